@@ -1,0 +1,119 @@
+package invoker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the invocation policy of one function. Its zero value is usable:
+// every zero field takes the default its comment names.
+type Config struct {
+	// Timeout bounds one invocation (one batch), and how long a synchronous
+	// event may wait in the queue before it is failed as timed out.
+	// Defaults to 3s.
+	Timeout time.Duration
+	// Concurrency is the most batches in flight at once. Defaults to 64.
+	Concurrency int
+	// Queue is the most events waiting for a worker. Defaults to 1024.
+	Queue int
+	// Batch is the batching policy.
+	Batch BatchConfig
+	// Retry is the retry policy of events submitted with retries.
+	Retry RetryConfig
+}
+
+// BatchConfig says when a batch is dispatched: when it holds MaxItems events
+// or MaxBytes bytes, when its first event has waited MaxWait, or at once when
+// it holds an event a caller is waiting for (Item.Sync).
+type BatchConfig struct {
+	// MaxItems defaults to 100.
+	MaxItems int
+	// MaxBytes is the estimated encoded size of a batch. Defaults to 1 MiB.
+	MaxBytes int
+	// MaxWait defaults to 10ms. Negative means do not wait.
+	MaxWait time.Duration
+}
+
+// RetryConfig follows Lambda's asynchronous and stream retry semantics.
+type RetryConfig struct {
+	// Attempts is the most times one event is tried. Defaults to 3.
+	Attempts int
+	// Backoff is the wait before the first retry; it doubles (with full
+	// jitter) on each further retry. Defaults to 100ms.
+	Backoff time.Duration
+	// MaxBackoff caps the wait. Defaults to 10s.
+	MaxBackoff time.Duration
+	// Bisect splits a batch that failed as a whole (a crash, not a per-event
+	// error) in two and retries each half, to isolate a bad event; the
+	// halves do not count as attempts. Defaults to false, as on Lambda.
+	// Batches holding synchronous events are always split, so one caller's
+	// poison event does not fail its neighbours.
+	Bisect bool
+	// MaxAge fails an event that was first submitted longer ago than this
+	// instead of retrying it. Defaults to 1h.
+	MaxAge time.Duration
+}
+
+// Defaults.
+const (
+	DefaultTimeout     = 3 * time.Second
+	DefaultConcurrency = 64
+	DefaultQueue       = 1024
+	DefaultMaxItems    = 100
+	DefaultMaxBytes    = 1 << 20
+	DefaultMaxWait     = 10 * time.Millisecond
+	DefaultAttempts    = 3
+	DefaultBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff  = 10 * time.Second
+	DefaultMaxAge      = time.Hour
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	setDur(&c.Timeout, DefaultTimeout)
+	setInt(&c.Concurrency, DefaultConcurrency)
+	setInt(&c.Queue, DefaultQueue)
+	setInt(&c.Batch.MaxItems, DefaultMaxItems)
+	setInt(&c.Batch.MaxBytes, DefaultMaxBytes)
+	setDur(&c.Batch.MaxWait, DefaultMaxWait)
+	setInt(&c.Retry.Attempts, DefaultAttempts)
+	setDur(&c.Retry.Backoff, DefaultBackoff)
+	setDur(&c.Retry.MaxBackoff, DefaultMaxBackoff)
+	setDur(&c.Retry.MaxAge, DefaultMaxAge)
+	return c
+}
+
+func setInt(p *int, d int) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setDur(p *time.Duration, d time.Duration) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+// Validate reports every field out of range, naming its config key.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(bad bool, key, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+		}
+	}
+	check(c.Timeout < 0, "timeout", "must not be negative, got %s", c.Timeout)
+	check(c.Concurrency < 0, "concurrency", "must not be negative, got %d", c.Concurrency)
+	check(c.Queue < 0, "queue", "must not be negative, got %d", c.Queue)
+	check(c.Batch.MaxItems < 0, "batch.max_items", "must not be negative, got %d", c.Batch.MaxItems)
+	check(c.Batch.MaxBytes < 0, "batch.max_bytes", "must not be negative, got %d", c.Batch.MaxBytes)
+	check(c.Retry.Attempts < 0, "retry.attempts", "must not be negative, got %d", c.Retry.Attempts)
+	check(c.Retry.Backoff < 0, "retry.backoff", "must not be negative, got %s", c.Retry.Backoff)
+	check(c.Retry.MaxBackoff < 0, "retry.max_backoff", "must not be negative, got %s", c.Retry.MaxBackoff)
+	check(c.Retry.MaxAge < 0, "retry.max_age", "must not be negative, got %s", c.Retry.MaxAge)
+	d := c.withDefaults()
+	check(d.Retry.MaxBackoff < d.Retry.Backoff, "retry.max_backoff", "(%s) must not be below retry.backoff (%s)", d.Retry.MaxBackoff, d.Retry.Backoff)
+	return errors.Join(errs...)
+}

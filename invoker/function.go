@@ -1,0 +1,762 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// Item is one event submitted to a Function.
+type Item struct {
+	// Event is the envelope to deliver. The invoker never mutates it.
+	Event *plugins.Event
+	// Trigger names the source in logs and metrics: "http", "async",
+	// "kafka", "invoke", "schedule"...
+	Trigger string
+	// Sync marks an event a caller is waiting for: it is dispatched without
+	// waiting to fill a batch, fails as timed out when it waited in the queue
+	// longer than the timeout, is not retried after a function error and is
+	// never dead-lettered (the caller gets the error).
+	Sync bool
+	// Attempts overrides the function's retry.attempts when positive; 1
+	// means no retries. Stream triggers that keep order themselves use 1.
+	Attempts int
+	// DeadLetter sends the event to the function's dead letter once it has
+	// finally failed.
+	DeadLetter bool
+	// Since is when the event entered the system, for retry.max_age.
+	// Defaults to the time of Submit.
+	Since time.Time
+	// Done receives the outcome exactly once, on an invoker goroutine. It
+	// must not block for long: it holds up the batch's slot.
+	Done func(*Item, Outcome)
+
+	attempts int
+	enqueued time.Time
+	size     int
+	group    int  // on the first item of a group: its length; the rest of the group follows it in the queue
+	grouped  bool // part of a group of more than one
+	one      [1]*Item
+}
+
+// Outcome is the final result of an Item.
+type Outcome struct {
+	// Output is the function's JSON output for the event (nil: null).
+	Output []byte
+	// Err is nil on success; a *plugins.FunctionError for an error the
+	// function reported; a *TimeoutError; a *WorkerError; or ErrClosed,
+	// ErrExpired.
+	Err error
+	// Attempts is how many times the event was tried.
+	Attempts int
+	// DeadLettered reports that the event was written to the dead letter.
+	DeadLettered bool
+	// Duration is the duration of the last attempt's batch.
+	Duration time.Duration
+	// RequestID is the id the last attempt was logged under.
+	RequestID string
+}
+
+// DeadLetter receives events that finally failed. Implementations must be
+// safe for concurrent use.
+type DeadLetter interface {
+	DeadLetter(ctx context.Context, r *DeadLetterRecord) error
+}
+
+// DeadLetterRecord is one finally failed event.
+type DeadLetterRecord struct {
+	Function string
+	Trigger  string
+	Event    *plugins.Event
+	Err      error
+	Attempts int
+	Time     time.Time
+}
+
+// Deps are what a Function needs that is not configuration.
+type Deps struct {
+	// Logger receives one line per invocation of each event. Defaults to a
+	// disabled logger.
+	Logger *zerolog.Logger
+	// Metrics receives the function's metrics; the caller registers it and
+	// can unregister it as one. Defaults to a new, unregistered set.
+	Metrics *metrics.Set
+	// DeadLetter receives finally failed events of items with DeadLetter
+	// set. When nil they are logged at error level, event included.
+	DeadLetter DeadLetter
+}
+
+// Function is the invocation machinery of one function. Create it with New,
+// start it with Start, submit with Submit, SubmitGroup or Call, and stop it
+// with Close. All methods are safe for concurrent use.
+type Function struct {
+	name   string
+	cfg    Config
+	worker plugins.Worker
+	log    zerolog.Logger
+	dlq    DeadLetter
+	m      *fnMetrics
+
+	baseCtx context.Context
+	cancel  context.CancelFunc
+
+	sem    chan struct{} // one token per batch in flight
+	signal chan struct{} // wakes the batcher; capacity 1
+	done   chan struct{} // closed when the batcher has exited
+
+	mu       sync.Mutex
+	queue    fifo      // submitted events, at most cfg.Queue
+	ready    []*Item   // retries whose backoff elapsed; already accepted, so not bounded by cfg.Queue
+	forms    [][]*Item // halves of bisected batches, dispatched as they are
+	timers   int       // retries waiting for their backoff
+	inflight int
+	started  bool
+	closing  bool
+	abandon  bool // Close's context expired: finish everything now
+	depth    atomic.Int64
+	running  atomic.Int64
+	ready1   atomic.Bool
+}
+
+// New returns a Function named name that invokes w under cfg. It validates
+// cfg and returns its errors; it starts nothing.
+func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("function %q: %w", name, err)
+	}
+	if w == nil {
+		panic("BUG: invoker.New without a worker")
+	}
+	cfg = cfg.withDefaults()
+	log := zerolog.Nop()
+	if deps.Logger != nil {
+		log = *deps.Logger
+	}
+	set := deps.Metrics
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Function{
+		name:    name,
+		cfg:     cfg,
+		worker:  w,
+		log:     log.With().Str("function", name).Logger(),
+		dlq:     deps.DeadLetter,
+		baseCtx: ctx,
+		cancel:  cancel,
+		sem:     make(chan struct{}, cfg.Concurrency),
+		signal:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	f.queue.init(cfg.Queue)
+	f.m = newFnMetrics(set, name, f)
+	return f, nil
+}
+
+// Name returns the function's name.
+func (f *Function) Name() string { return f.name }
+
+// Config returns the function's policy with defaults applied.
+func (f *Function) Config() Config { return f.cfg }
+
+// Start starts the worker and the batcher. It returns the worker's start
+// error; the Function is ready (Ready) once it returns nil.
+func (f *Function) Start(ctx context.Context) error {
+	f.mu.Lock()
+	if f.started {
+		f.mu.Unlock()
+		return errors.New("invoker: started twice")
+	}
+	f.started = true
+	f.mu.Unlock()
+	if err := f.worker.Start(ctx); err != nil {
+		return fmt.Errorf("cannot start worker of function %q: %w", f.name, err)
+	}
+	go f.loop()
+	f.ready1.Store(true)
+	return nil
+}
+
+// Ready reports whether the worker started and the Function is not closing.
+func (f *Function) Ready() bool { return f.ready1.Load() }
+
+// Load returns how many events wait in the queue and the queue's capacity,
+// for triggers that pause their sources above a high-water mark.
+func (f *Function) Load() (depth, capacity int) {
+	return int(f.depth.Load()), f.cfg.Queue
+}
+
+// Submit queues one event. It never blocks: it returns ErrQueueFull when
+// the queue is full and ErrClosed after Close began. On nil, it.Done will be
+// called exactly once.
+func (f *Function) Submit(it *Item) error {
+	it.one[0] = it
+	return f.submit(it.one[:])
+}
+
+// SubmitGroup queues events that must be dispatched together, in order, in
+// one batch (a stream trigger's records of one partition). The group is
+// accepted whole or not at all. A group larger than batch.max_items or
+// batch.max_bytes still goes out as one batch.
+func (f *Function) SubmitGroup(items []*Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	return f.submit(items)
+}
+
+func (f *Function) submit(items []*Item) error {
+	now := time.Now()
+	for _, it := range items {
+		if it.Done == nil {
+			panic("BUG: invoker item without Done")
+		}
+		it.enqueued = now
+		if it.Since.IsZero() {
+			it.Since = now
+		}
+		it.size = it.Event.Size()
+		it.group = 0
+		it.grouped = len(items) > 1
+	}
+	items[0].group = len(items)
+	f.mu.Lock()
+	if f.closing || !f.started {
+		f.mu.Unlock()
+		return ErrClosed
+	}
+	if f.queue.n+len(items) > f.cfg.Queue {
+		f.mu.Unlock()
+		f.m.throttles.Inc()
+		return ErrQueueFull
+	}
+	for _, it := range items {
+		f.queue.push(it)
+	}
+	f.depth.Store(int64(f.queue.n))
+	f.mu.Unlock()
+	f.wake()
+	return nil
+}
+
+// Call runs a synchronous event and waits for its outcome; it sets
+// it.Sync and it.Done. With nothing queued and a free slot the event runs
+// on the caller's goroutine, sparing two goroutine hand-offs; otherwise it
+// waits in the queue and shares a batch with its neighbours. It returns
+// ErrQueueFull or ErrClosed in Outcome.Err when the event was not accepted.
+func (f *Function) Call(it *Item) Outcome {
+	it.Sync = true
+	w := waiterPool.Get().(*waiter)
+	it.Done = w.fn
+	if f.tryInline(it) {
+		f.run(it.one[:])
+	} else if err := f.Submit(it); err != nil {
+		waiterPool.Put(w)
+		return Outcome{Err: err}
+	}
+	o := <-w.ch
+	waiterPool.Put(w)
+	return o
+}
+
+type waiter struct {
+	ch chan Outcome
+	fn func(*Item, Outcome)
+}
+
+var waiterPool = sync.Pool{New: func() any {
+	w := &waiter{ch: make(chan Outcome, 1)}
+	w.fn = func(_ *Item, o Outcome) { w.ch <- o } // bound once, so Call does not allocate a closure
+	return w
+}}
+
+// tryInline takes a concurrency slot for it when nothing waits before it.
+func (f *Function) tryInline(it *Item) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing || !f.started || f.queue.n > 0 || len(f.ready) > 0 || len(f.forms) > 0 {
+		return false
+	}
+	select {
+	case f.sem <- struct{}{}:
+	default:
+		return false
+	}
+	now := time.Now()
+	it.enqueued, it.size, it.group, it.grouped = now, it.Event.Size(), 1, false
+	if it.Since.IsZero() {
+		it.Since = now
+	}
+	it.one[0] = it
+	f.inflight++
+	f.running.Add(1)
+	return true
+}
+
+func (f *Function) wake() {
+	select {
+	case f.signal <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the batcher: it waits for work, takes a concurrency slot, forms a
+// batch and dispatches it on its own goroutine.
+func (f *Function) loop() {
+	defer close(f.done)
+	for {
+		f.mu.Lock()
+		for !f.hasWork() {
+			if f.closing && f.inflight == 0 && f.timers == 0 {
+				f.mu.Unlock()
+				return
+			}
+			f.mu.Unlock()
+			<-f.signal
+			f.mu.Lock()
+		}
+		f.mu.Unlock()
+
+		// Take the slot before forming the batch: while every slot is busy,
+		// events pile up in the queue and the next batch is fuller.
+		f.sem <- struct{}{}
+
+		f.mu.Lock()
+		batch, urgent, bytes := f.take(nil, 0)
+		if len(batch) > 0 && !urgent && !f.closing && f.cfg.Batch.MaxWait > 0 &&
+			len(batch) < f.cfg.Batch.MaxItems && bytes < f.cfg.Batch.MaxBytes {
+			batch = f.fill(batch, bytes)
+		}
+		if len(batch) == 0 {
+			f.mu.Unlock()
+			<-f.sem
+			continue
+		}
+		f.inflight++
+		f.running.Add(1)
+		f.mu.Unlock()
+		go f.run(batch)
+	}
+}
+
+// fill waits up to batch.max_wait from the first event's arrival for more
+// events. Called and returns with f.mu held.
+func (f *Function) fill(batch []*Item, bytes int) []*Item {
+	deadline := batch[0].enqueued.Add(f.cfg.Batch.MaxWait)
+	var t *time.Timer
+	for len(batch) < f.cfg.Batch.MaxItems && bytes < f.cfg.Batch.MaxBytes && !f.closing {
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			break
+		}
+		f.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(wait)
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-f.signal:
+		case <-t.C:
+		}
+		f.mu.Lock()
+		var urgent bool
+		batch, urgent, bytes = f.take(batch, bytes)
+		if urgent {
+			break
+		}
+	}
+	if t != nil {
+		t.Stop()
+	}
+	return batch
+}
+
+func (f *Function) hasWork() bool {
+	return f.queue.n > 0 || len(f.ready) > 0 || len(f.forms) > 0
+}
+
+// take appends to batch what fits: a bisected half alone, else ready
+// retries, then queued events, whole groups at a time. It reports whether
+// the batch holds a synchronous event. Called with f.mu held.
+func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
+	urgent := false
+	for _, it := range batch {
+		urgent = urgent || it.Sync
+	}
+	if len(batch) == 0 && len(f.forms) > 0 {
+		// A bisected half goes out alone and at once: mixing it with other
+		// events would defeat the isolation it is for.
+		batch = f.forms[0]
+		f.forms[0] = nil
+		f.forms = f.forms[1:]
+		return batch, true, 0
+	}
+	maxItems, maxBytes := f.cfg.Batch.MaxItems, f.cfg.Batch.MaxBytes
+	for len(f.ready) > 0 && len(batch) < maxItems && (len(batch) == 0 || bytes+f.ready[0].size <= maxBytes) {
+		it := f.ready[0]
+		f.ready[0] = nil
+		f.ready = f.ready[1:]
+		batch = append(batch, it)
+		bytes += it.size
+		// A retry has waited its backoff already; holding it for max_wait
+		// too would only delay it.
+		urgent = true
+	}
+	for f.queue.n > 0 {
+		head := f.queue.peek()
+		n, size := head.group, 0
+		if n < 1 {
+			panic("BUG: queue head is not the start of a group")
+		}
+		for i := 0; i < n; i++ {
+			size += f.queue.at(i).size
+		}
+		if len(batch) > 0 && (len(batch)+n > maxItems || bytes+size > maxBytes) {
+			break
+		}
+		if batch == nil {
+			batch = make([]*Item, 0, min(maxItems, f.queue.n))
+		}
+		for i := 0; i < n; i++ {
+			it := f.queue.pop()
+			batch = append(batch, it)
+			urgent = urgent || it.Sync
+		}
+		bytes += size
+	}
+	f.depth.Store(int64(f.queue.n))
+	return batch, urgent, bytes
+}
+
+// run invokes the worker with one batch and settles every item.
+func (f *Function) run(items []*Item) {
+	defer func() {
+		<-f.sem
+		f.running.Add(-1)
+		f.mu.Lock()
+		f.inflight--
+		f.mu.Unlock()
+		f.wake()
+	}()
+	start := time.Now()
+
+	// Sync events that waited longer than the timeout never run: their
+	// caller has given up on them as a client of Lambda would.
+	for i, it := range items {
+		if !it.Sync || start.Sub(it.enqueued) <= f.cfg.Timeout {
+			continue
+		}
+		live := append([]*Item(nil), items[:i]...)
+		for _, it := range items[i:] {
+			if it.Sync && start.Sub(it.enqueued) > f.cfg.Timeout {
+				it.attempts++
+				f.finish(it, Outcome{Err: &TimeoutError{After: f.cfg.Timeout, Queued: true}, Attempts: it.attempts}, "timeout", start, 0, nil)
+				continue
+			}
+			live = append(live, it)
+		}
+		items = live
+		break
+	}
+	if len(items) == 0 {
+		return
+	}
+
+	b := &plugins.Batch{
+		ID:       plugins.NewID(),
+		Function: f.name,
+		Deadline: start.Add(f.cfg.Timeout),
+		Events:   make([]*plugins.Event, len(items)),
+		Results:  make([]plugins.Result, len(items)),
+	}
+	if len(items) == 1 {
+		b.ID = items[0].Event.ID
+	}
+	for i, it := range items {
+		b.Events[i] = it.Event
+	}
+	ctx, cancel := context.WithDeadline(f.baseCtx, b.Deadline)
+	err := f.invoke(ctx, b)
+	timedOut := ctx.Err() == context.DeadlineExceeded
+	cancel()
+	dur := time.Since(start)
+	f.m.observeBatch(len(items), dur)
+
+	switch {
+	case err == nil:
+		for i, it := range items {
+			it.attempts++
+			r := b.Results[i]
+			if r.Err == nil {
+				f.finish(it, Outcome{Output: r.Output, Attempts: it.attempts, Duration: dur}, "success", start, dur, b)
+			} else {
+				f.failItem(it, r.Err, "error", start, dur, b)
+			}
+		}
+	case timedOut || errors.Is(err, context.DeadlineExceeded):
+		terr := &TimeoutError{After: f.cfg.Timeout}
+		if f.shouldBisect(items, false) {
+			f.bisect(items)
+			f.logBatch(items, "timeout", terr, start, dur, b)
+			return
+		}
+		for _, it := range items {
+			it.attempts++
+			f.failItem(it, terr, "timeout", start, dur, b)
+		}
+	default:
+		werr := &WorkerError{Err: err}
+		if f.shouldBisect(items, true) {
+			f.bisect(items)
+			f.logBatch(items, "crash", werr, start, dur, b)
+			return
+		}
+		for _, it := range items {
+			it.attempts++
+			f.failItem(it, werr, "crash", start, dur, b)
+		}
+	}
+}
+
+// invoke calls the worker, turning a panic into an error: a broken worker
+// must fail its batch, not the gateway.
+func (f *Function) invoke(ctx context.Context, b *plugins.Batch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("worker panicked: %v", p)
+		}
+	}()
+	return f.worker.Invoke(ctx, b)
+}
+
+func (f *Function) shouldBisect(items []*Item, crash bool) bool {
+	if len(items) < 2 || f.isAbandoning() {
+		return false
+	}
+	for _, it := range items {
+		if it.group > 1 || it.grouped {
+			// A group's order is its submitter's to keep: it settles the
+			// whole group and splits it itself if it wants to.
+			return false
+		}
+	}
+	if f.cfg.Retry.Bisect {
+		return true
+	}
+	if !crash {
+		return false
+	}
+	for _, it := range items {
+		if it.Sync {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *Function) isAbandoning() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.abandon
+}
+
+// bisect queues the two halves of a batch that failed as a whole.
+func (f *Function) bisect(items []*Item) {
+	// Keep groups whole: cut at the group boundary nearest the middle.
+	cut := len(items) / 2
+	f.m.bisects.Inc()
+	a := append([]*Item(nil), items[:cut]...)
+	b := append([]*Item(nil), items[cut:]...)
+	f.mu.Lock()
+	f.forms = append(f.forms, a, b)
+	f.mu.Unlock()
+	f.wake()
+}
+
+// failItem retries it after a backoff when its policy allows, or finishes
+// it as failed. it.attempts already counts the failed attempt.
+func (f *Function) failItem(it *Item, err error, outcome string, start time.Time, dur time.Duration, b *plugins.Batch) {
+	attempts := f.cfg.Retry.Attempts
+	if it.Attempts > 0 {
+		attempts = it.Attempts
+	}
+	if it.Sync {
+		attempts = 1
+	}
+	now := time.Now()
+	expired := now.Sub(it.Since) > f.cfg.Retry.MaxAge
+	if it.attempts < attempts && !expired && !f.isAbandoning() {
+		f.logItem(it, outcome, err, start, dur, b)
+		f.retry(it)
+		return
+	}
+	if expired && it.attempts < attempts {
+		err = fmt.Errorf("%w: %w", ErrExpired, err)
+	}
+	f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: dur}, outcome, start, dur, b)
+}
+
+// retry puts it back after an exponential backoff with jitter; at shutdown
+// at once.
+func (f *Function) retry(it *Item) {
+	f.m.retries.Inc()
+	d := f.cfg.Retry.Backoff << min(it.attempts-1, 30)
+	if d <= 0 || d > f.cfg.Retry.MaxBackoff {
+		d = f.cfg.Retry.MaxBackoff
+	}
+	// Equal jitter: spread retries of a failed batch so they do not hit a
+	// recovering dependency together, yet never retry at once.
+	d = d/2 + rand.N(d/2+1)
+	f.mu.Lock()
+	if f.closing {
+		d = 0
+	}
+	f.timers++
+	f.mu.Unlock()
+	time.AfterFunc(d, func() {
+		f.mu.Lock()
+		f.timers--
+		f.ready = append(f.ready, it)
+		f.mu.Unlock()
+		f.wake()
+	})
+}
+
+// finish settles it: dead letter when final and asked for, log, Done.
+func (f *Function) finish(it *Item, o Outcome, outcome string, start time.Time, dur time.Duration, b *plugins.Batch) {
+	if o.Err != nil && it.DeadLetter && !it.Sync {
+		o.DeadLettered = f.deadLetter(it, o.Err)
+	}
+	o.RequestID = it.Event.ID
+	if b != nil {
+		o.RequestID = b.RequestID()
+	}
+	f.logItem(it, outcome, o.Err, start, dur, b)
+	it.Done(it, o)
+}
+
+func (f *Function) deadLetter(it *Item, err error) bool {
+	r := &DeadLetterRecord{Function: f.name, Trigger: it.Trigger, Event: it.Event, Err: err, Attempts: it.attempts, Time: time.Now()}
+	if f.dlq == nil {
+		f.log.Error().Str("trigger", it.Trigger).Int("attempts", it.attempts).Err(err).
+			RawJSON("event", it.Event.AppendJSON(nil)).Msg("event failed and no dead_letter is configured")
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if derr := f.dlq.DeadLetter(ctx, r); derr != nil {
+		f.log.Error().Str("trigger", it.Trigger).Int("attempts", it.attempts).Err(err).AnErr("dead_letter_error", derr).
+			RawJSON("event", it.Event.AppendJSON(nil)).Msg("cannot write dead letter")
+		return false
+	}
+	f.m.deadLetters.Inc()
+	return true
+}
+
+func (f *Function) logBatch(items []*Item, outcome string, err error, start time.Time, dur time.Duration, b *plugins.Batch) {
+	for _, it := range items {
+		f.logItem(it, outcome, err, start, dur, b)
+	}
+}
+
+// logItem writes the one line per invocation of an event and counts it.
+func (f *Function) logItem(it *Item, outcome string, err error, start time.Time, dur time.Duration, b *plugins.Batch) {
+	f.m.invocation(it.Trigger, outcome).Inc()
+	ev := f.log.Info()
+	if err != nil {
+		ev = f.log.Warn()
+	}
+	if !ev.Enabled() {
+		return
+	}
+	ev = ev.Str("request_id", it.Event.ID).Str("trigger", it.Trigger).
+		Float64("duration_ms", float64(dur.Microseconds())/1000).
+		Int64("billed_ms", billedMS(dur)).
+		Str("outcome", outcome).
+		Int("attempt", it.attempts)
+	if b != nil {
+		ev = ev.Str("batch_id", b.ID).Int("batch_size", len(b.Events))
+		if b.MaxRSSBytes > 0 {
+			ev = ev.Float64("max_rss_mb", float64(b.MaxRSSBytes)/(1<<20))
+		}
+	}
+	if err != nil {
+		ev = ev.Str("error", err.Error())
+	}
+	ev.Msg("invocation")
+}
+
+// billedMS rounds a duration up to the next millisecond, as Lambda bills.
+func billedMS(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// Close stops accepting events, dispatches what is queued (retries without
+// their backoff), waits for in-flight batches, then closes the worker. When
+// ctx ends first, in-flight invocations are cancelled and every event not
+// yet settled ends with ErrClosed (and is dead-lettered when asked for).
+func (f *Function) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		<-f.done
+		return nil
+	}
+	f.closing = true
+	started := f.started
+	f.mu.Unlock()
+	f.ready1.Store(false)
+	if !started {
+		return nil
+	}
+	f.wake()
+	var err error
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		err = fmt.Errorf("function %q: drain: %w", f.name, ctx.Err())
+		f.mu.Lock()
+		f.abandon = true
+		var left []*Item
+		for f.queue.n > 0 {
+			left = append(left, f.queue.pop())
+		}
+		left = append(left, f.ready...)
+		f.ready = nil
+		for _, form := range f.forms {
+			left = append(left, form...)
+		}
+		f.forms = nil
+		f.depth.Store(0)
+		f.mu.Unlock()
+		for _, it := range left {
+			f.finish(it, Outcome{Err: ErrClosed, Attempts: it.attempts}, "abandoned", time.Now(), 0, nil)
+		}
+		f.cancel()
+		f.wake()
+		<-f.done
+	}
+	f.cancel()
+	wctx := ctx
+	if ctx.Err() != nil {
+		var c context.CancelFunc
+		wctx, c = context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+	}
+	if cerr := f.worker.Close(wctx); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("function %q: close worker: %w", f.name, cerr))
+	}
+	f.m.unregister()
+	return err
+}

@@ -1,0 +1,322 @@
+package invoker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// funcWorker adapts a function to plugins.Worker for tests of the invoker's
+// own policy; the real workers have their own tests and integration tests.
+type funcWorker struct {
+	invoke  func(ctx context.Context, b *plugins.Batch) error
+	batches atomic.Int64
+	sizes   sync.Map
+}
+
+func (w *funcWorker) Start(context.Context) error { return nil }
+func (w *funcWorker) Close(context.Context) error { return nil }
+func (w *funcWorker) Invoke(ctx context.Context, b *plugins.Batch) error {
+	w.batches.Add(1)
+	return w.invoke(ctx, b)
+}
+
+func okWorker() *funcWorker {
+	return &funcWorker{invoke: func(_ context.Context, b *plugins.Batch) error {
+		for i, ev := range b.Events {
+			b.Results[i] = plugins.Result{Output: []byte(`"` + ev.ID + `"`)}
+		}
+		return nil
+	}}
+}
+
+func newEvent(id string) *plugins.Event {
+	return &plugins.Event{ID: id, Source: "test", Type: "test", Data: []byte(`{}`)}
+}
+
+func startFunction(t *testing.T, cfg Config, w plugins.Worker, deps Deps) *Function {
+	t.Helper()
+	f, err := New("f", cfg, w, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close(context.Background()) })
+	return f
+}
+
+// collector gathers outcomes of submitted items.
+type collector struct {
+	mu   sync.Mutex
+	got  map[string]Outcome
+	done chan struct{}
+	want int
+}
+
+func newCollector(want int) *collector {
+	return &collector{got: map[string]Outcome{}, done: make(chan struct{}), want: want}
+}
+
+func (c *collector) Done(it *Item, o Outcome) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.got[it.Event.ID]; dup {
+		panic("Done called twice for " + it.Event.ID)
+	}
+	c.got[it.Event.ID] = o
+	if len(c.got) == c.want {
+		close(c.done)
+	}
+}
+
+func (c *collector) wait(t *testing.T) map[string]Outcome {
+	t.Helper()
+	select {
+	case <-c.done:
+	case <-time.After(20 * time.Second):
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		t.Fatalf("only %d of %d outcomes arrived", len(c.got), c.want)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got
+}
+
+func TestCallInline(t *testing.T) {
+	f := startFunction(t, Config{}, okWorker(), Deps{})
+	o := f.Call(&Item{Event: newEvent("a"), Trigger: "http"})
+	if o.Err != nil || string(o.Output) != `"a"` || o.Attempts != 1 {
+		t.Fatalf("outcome = %+v", o)
+	}
+}
+
+func TestBatchingPolicy(t *testing.T) {
+	tests := []struct {
+		name        string
+		cfg         BatchConfig
+		n           int
+		wantBatches int64
+	}{
+		{"max_items splits", BatchConfig{MaxItems: 10, MaxWait: time.Hour}, 30, 3},
+		{"max_bytes splits", BatchConfig{MaxItems: 1000, MaxBytes: 5 * newEvent("00").Size(), MaxWait: time.Hour}, 20, 4},
+		{"max_wait flushes a partial batch", BatchConfig{MaxItems: 1000, MaxWait: 20 * time.Millisecond}, 7, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := okWorker()
+			gate := make(chan struct{})
+			inner := w.invoke
+			w.invoke = func(ctx context.Context, b *plugins.Batch) error {
+				<-gate
+				return inner(ctx, b)
+			}
+			f := startFunction(t, Config{Concurrency: 4, Batch: tt.cfg}, w, Deps{})
+			c := newCollector(tt.n)
+			for i := 0; i < tt.n; i++ {
+				if err := f.Submit(&Item{Event: newEvent(fmt.Sprintf("%02d", i)), Done: c.Done}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(gate)
+			for id, o := range c.wait(t) {
+				if o.Err != nil {
+					t.Errorf("%s: %v", id, o.Err)
+				}
+			}
+			if got := w.batches.Load(); got != tt.wantBatches {
+				t.Errorf("batches = %d, want %d", got, tt.wantBatches)
+			}
+		})
+	}
+}
+
+func TestQueueFullIsImmediate(t *testing.T) {
+	block := make(chan struct{})
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		<-block
+		return nil
+	}}
+	f := startFunction(t, Config{Concurrency: 1, Queue: 3, Batch: BatchConfig{MaxItems: 1}}, w, Deps{})
+	c := newCollector(4)
+	accepted := 0
+	for i := 0; i < 10; i++ {
+		err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Done: c.Done})
+		if errors.Is(err, ErrQueueFull) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted++
+	}
+	// One batch may have been taken by the worker before the queue filled.
+	if accepted < 3 || accepted > 4 {
+		t.Fatalf("accepted %d of 10 with queue 3 and one slot", accepted)
+	}
+	c.want = accepted
+	close(block)
+	if len(c.wait(t)) != accepted {
+		t.Fatal("lost accepted events")
+	}
+}
+
+func TestRetriesThenDeadLetter(t *testing.T) {
+	var calls atomic.Int64
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		for i, ev := range b.Events {
+			calls.Add(1)
+			if ev.ID == "bad" {
+				b.Results[i] = plugins.Result{Err: errors.New("boom")}
+			}
+		}
+		return nil
+	}}
+	dl := &memDeadLetter{}
+	f := startFunction(t, Config{Retry: RetryConfig{Attempts: 3, Backoff: time.Millisecond}}, w, Deps{DeadLetter: dl})
+	c := newCollector(2)
+	for _, id := range []string{"good", "bad"} {
+		if err := f.Submit(&Item{Event: newEvent(id), Done: c.Done, DeadLetter: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := c.wait(t)
+	if got["good"].Err != nil || got["good"].Attempts != 1 {
+		t.Errorf("good: %+v", got["good"])
+	}
+	bad := got["bad"]
+	if bad.Err == nil || bad.Attempts != 3 || !bad.DeadLettered {
+		t.Errorf("bad: %+v", bad)
+	}
+	if n := len(dl.records()); n != 1 {
+		t.Fatalf("dead letters = %d", n)
+	}
+	if r := dl.records()[0]; r.Attempts != 3 || r.Event.ID != "bad" || r.Err.Error() != "boom" {
+		t.Errorf("record = %+v", r)
+	}
+	if calls.Load() != 4 {
+		t.Errorf("calls = %d, want 4 (good once, bad three times)", calls.Load())
+	}
+}
+
+func TestBisectIsolatesPoison(t *testing.T) {
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		for i, ev := range b.Events {
+			if ev.ID == "37" {
+				return errors.New("process crashed")
+			}
+			b.Results[i] = plugins.Result{Output: []byte("1")}
+		}
+		return nil
+	}}
+	f := startFunction(t, Config{Batch: BatchConfig{MaxItems: 100, MaxWait: time.Hour}, Retry: RetryConfig{Attempts: 2, Backoff: time.Millisecond, Bisect: true}}, w, Deps{})
+	c := newCollector(100)
+	for i := 0; i < 100; i++ {
+		if err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Done: c.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, o := range c.wait(t) {
+		if (id == "37") != (o.Err != nil) {
+			t.Errorf("%s: %v", id, o.Err)
+		}
+		var werr *WorkerError
+		if id == "37" && (!errors.As(o.Err, &werr) || o.Attempts != 2) {
+			t.Errorf("poison outcome %+v", o)
+		}
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	f := startFunction(t, Config{Timeout: 20 * time.Millisecond}, w, Deps{})
+	o := f.Call(&Item{Event: newEvent("slow")})
+	if !errors.Is(o.Err, ErrTimeout) || o.Err.Error() != "Task timed out after 0.02 seconds" {
+		t.Fatalf("err = %v", o.Err)
+	}
+}
+
+func TestCloseDrains(t *testing.T) {
+	w := okWorker()
+	f, err := New("f", Config{Concurrency: 2}, w, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c := newCollector(500)
+	for i := 0; i < 500; i++ {
+		if err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Done: c.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.wait(t)) != 500 {
+		t.Fatal("lost events")
+	}
+	if err := f.Submit(&Item{Event: newEvent("late"), Done: c.Done}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("submit after close: %v", err)
+	}
+}
+
+func TestConcurrentCallsShareBatches(t *testing.T) {
+	w := okWorker()
+	inner := w.invoke
+	var maxSize atomic.Int64
+	w.invoke = func(ctx context.Context, b *plugins.Batch) error {
+		time.Sleep(time.Millisecond) // hold the single slot so callers pile up
+		if n := int64(len(b.Events)); n > maxSize.Load() {
+			maxSize.Store(n)
+		}
+		return inner(ctx, b)
+	}
+	f := startFunction(t, Config{Concurrency: 1}, w, Deps{})
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprint(i)
+			o := f.Call(&Item{Event: newEvent(id)})
+			if o.Err != nil || string(o.Output) != `"`+id+`"` {
+				t.Errorf("%s: %+v", id, o)
+			}
+		}()
+	}
+	wg.Wait()
+	if maxSize.Load() < 2 {
+		t.Errorf("largest batch %d: concurrent callers never shared a batch", maxSize.Load())
+	}
+}
+
+type memDeadLetter struct {
+	mu sync.Mutex
+	rs []*DeadLetterRecord
+}
+
+func (m *memDeadLetter) DeadLetter(_ context.Context, r *DeadLetterRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rs = append(m.rs, r)
+	return nil
+}
+
+func (m *memDeadLetter) records() []*DeadLetterRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*DeadLetterRecord(nil), m.rs...)
+}

@@ -1,0 +1,70 @@
+package invoker
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// fnMetrics are one function's series, all in one metrics.Set so that a
+// Function that goes away takes its series with it.
+type fnMetrics struct {
+	set        *metrics.Set
+	registered bool
+	name       string
+
+	invocations sync.Map // [2]string{trigger, outcome} -> *metrics.Counter
+	duration    *metrics.PrometheusHistogram
+	batchSize   *metrics.PrometheusHistogram
+	billed      *metrics.FloatCounter
+	throttles   *metrics.Counter
+	deadLetters *metrics.Counter
+	retries     *metrics.Counter
+	bisects     *metrics.Counter
+}
+
+var batchBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}
+
+func newFnMetrics(set *metrics.Set, name string, f *Function) *fnMetrics {
+	m := &fnMetrics{set: set, name: name}
+	if set == nil {
+		m.set = metrics.NewSet()
+		metrics.RegisterSet(m.set)
+		m.registered = true
+	}
+	l := fmt.Sprintf(`{function=%q}`, name)
+	m.duration = m.set.GetOrCreatePrometheusHistogram("sluice_invocation_duration_seconds" + l)
+	m.batchSize = m.set.GetOrCreatePrometheusHistogramExt("sluice_batch_size"+l, batchBuckets)
+	m.billed = m.set.GetOrCreateFloatCounter("sluice_billed_seconds_total" + l)
+	m.throttles = m.set.GetOrCreateCounter("sluice_throttles_total" + l)
+	m.deadLetters = m.set.GetOrCreateCounter("sluice_dead_letters_total" + l)
+	m.retries = m.set.GetOrCreateCounter("sluice_retries_total" + l)
+	m.bisects = m.set.GetOrCreateCounter("sluice_bisects_total" + l)
+	m.set.GetOrCreateGauge("sluice_queue_depth"+l, func() float64 { return float64(f.depth.Load()) })
+	m.set.GetOrCreateGauge("sluice_concurrent_executions"+l, func() float64 { return float64(f.running.Load()) })
+	return m
+}
+
+func (m *fnMetrics) invocation(trigger, outcome string) *metrics.Counter {
+	key := [2]string{trigger, outcome}
+	if c, ok := m.invocations.Load(key); ok {
+		return c.(*metrics.Counter)
+	}
+	c := m.set.GetOrCreateCounter(fmt.Sprintf(`sluice_invocations_total{function=%q,trigger=%q,outcome=%q}`, m.name, trigger, outcome))
+	m.invocations.Store(key, c)
+	return c
+}
+
+func (m *fnMetrics) observeBatch(size int, d time.Duration) {
+	m.duration.Update(d.Seconds())
+	m.batchSize.Update(float64(size))
+	m.billed.Add(float64(billedMS(d)) / 1000)
+}
+
+func (m *fnMetrics) unregister() {
+	if m.registered {
+		metrics.UnregisterSet(m.set, true)
+	}
+}

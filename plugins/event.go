@@ -1,0 +1,412 @@
+package plugins
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// SpecVersion is the CloudEvents version of every Event.
+const SpecVersion = "1.0"
+
+// Event types of the sources Sluice normalizes.
+const (
+	TypeHTTPRequest    = "sluice.http.request"
+	TypeStorageCreated = "sluice.storage.object.created"
+	TypeStorageRemoved = "sluice.storage.object.removed"
+	TypeScheduleTick   = "sluice.schedule.tick"
+	TypeKafkaRecord    = "sluice.kafka.record"
+	TypeInvoke         = "sluice.invoke"
+	// TypeCDCPrefix is followed by insert, update, delete, read or truncate.
+	TypeCDCPrefix = "sluice.cdc."
+)
+
+// Event is the CloudEvents 1.0 envelope every function receives, encoded in
+// structured mode: JSON payloads as "data", anything else as "data_base64".
+//
+// An Event is not safe for concurrent mutation; the invoker never mutates one
+// after it was submitted.
+type Event struct {
+	ID              string
+	Source          string
+	Type            string
+	Time            time.Time // zero: omitted
+	Subject         string
+	DataContentType string
+	DataSchema      string
+
+	// Data is the payload: JSON text when DataContentType is a JSON type,
+	// raw bytes otherwise.
+	Data []byte
+
+	// Extensions Sluice sets.
+	PartitionKey   string // partitionkey
+	TraceParent    string // traceparent (W3C)
+	TraceState     string // tracestate
+	KafkaTopic     string // kafkatopic; kafkapartition and kafkaoffset are encoded when it is set
+	KafkaPartition int32
+	KafkaOffset    int64
+
+	// Extensions holds any other extension attributes: lowercase names,
+	// values of type string, bool, int64 or float64.
+	Extensions map[string]any
+}
+
+// IsJSONContentType reports whether a datacontenttype is JSON
+// (application/json, text/json or a +json suffix), ignoring parameters. The
+// empty type counts as JSON, as CloudEvents' JSON format implies.
+func IsJSONContentType(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	if ct == "" {
+		return true
+	}
+	ct = strings.ToLower(ct)
+	return ct == "application/json" || ct == "text/json" || strings.HasSuffix(ct, "+json")
+}
+
+// IsJSONData reports whether the event's Data is encoded as JSON ("data")
+// rather than base64: its content type is JSON and Data is valid JSON.
+func (e *Event) IsJSONData() bool {
+	return len(e.Data) > 0 && IsJSONContentType(e.DataContentType) && json.Valid(e.Data)
+}
+
+// Size estimates the encoded size of the event in bytes, for batch limits.
+func (e *Event) Size() int {
+	n := 160 + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
+		len(e.DataContentType) + len(e.PartitionKey) + len(e.TraceParent) + len(e.KafkaTopic)
+	if IsJSONContentType(e.DataContentType) {
+		n += len(e.Data)
+	} else {
+		n += base64.StdEncoding.EncodedLen(len(e.Data))
+	}
+	for k, v := range e.Extensions {
+		n += len(k) + 8
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}
+
+// MarshalJSON encodes the event in CloudEvents structured mode.
+func (e *Event) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, e.Size())), nil
+}
+
+// AppendJSON appends the event's structured-mode JSON to dst. It does not
+// allocate beyond growing dst.
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"specversion":"1.0","id":`...)
+	dst = AppendJSONString(dst, e.ID)
+	dst = append(dst, `,"source":`...)
+	dst = AppendJSONString(dst, e.Source)
+	dst = append(dst, `,"type":`...)
+	dst = AppendJSONString(dst, e.Type)
+	if !e.Time.IsZero() {
+		dst = append(dst, `,"time":"`...)
+		dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
+	}
+	dst = appendOptional(dst, `,"subject":`, e.Subject)
+	dst = appendOptional(dst, `,"dataschema":`, e.DataSchema)
+	dst = appendOptional(dst, `,"partitionkey":`, e.PartitionKey)
+	dst = appendOptional(dst, `,"traceparent":`, e.TraceParent)
+	dst = appendOptional(dst, `,"tracestate":`, e.TraceState)
+	if e.KafkaTopic != "" {
+		dst = append(dst, `,"kafkatopic":`...)
+		dst = AppendJSONString(dst, e.KafkaTopic)
+		dst = append(dst, `,"kafkapartition":`...)
+		dst = strconv.AppendInt(dst, int64(e.KafkaPartition), 10)
+		dst = append(dst, `,"kafkaoffset":`...)
+		dst = strconv.AppendInt(dst, e.KafkaOffset, 10)
+	}
+	if len(e.Extensions) > 0 {
+		dst = e.appendExtensions(dst)
+	}
+	if e.Data == nil {
+		dst = appendOptional(dst, `,"datacontenttype":`, e.DataContentType)
+		return append(dst, '}')
+	}
+	ct := e.DataContentType
+	switch {
+	case IsJSONContentType(ct) && json.Valid(e.Data):
+		if ct == "" {
+			ct = "application/json"
+		}
+		dst = append(dst, `,"datacontenttype":`...)
+		dst = AppendJSONString(dst, ct)
+		dst = append(dst, `,"data":`...)
+		dst = append(dst, e.Data...)
+	case strings.HasPrefix(ct, "text/") && utf8.Valid(e.Data):
+		dst = append(dst, `,"datacontenttype":`...)
+		dst = AppendJSONString(dst, ct)
+		dst = append(dst, `,"data":`...)
+		dst = appendJSONBytesString(dst, e.Data)
+	default:
+		if ct == "" || IsJSONContentType(ct) {
+			// Bytes that claim to be JSON but are not: keep them, honestly typed.
+			ct = "application/octet-stream"
+		}
+		dst = append(dst, `,"datacontenttype":`...)
+		dst = AppendJSONString(dst, ct)
+		dst = append(dst, `,"data_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, e.Data)
+		dst = append(dst, '"')
+	}
+	return append(dst, '}')
+}
+
+func (e *Event) appendExtensions(dst []byte) []byte {
+	keys := make([]string, 0, len(e.Extensions))
+	for k := range e.Extensions {
+		if !reservedAttr[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		dst = append(dst, ',')
+		dst = AppendJSONString(dst, k)
+		dst = append(dst, ':')
+		switch v := e.Extensions[k].(type) {
+		case string:
+			dst = AppendJSONString(dst, v)
+		case bool:
+			dst = strconv.AppendBool(dst, v)
+		case int:
+			dst = strconv.AppendInt(dst, int64(v), 10)
+		case int32:
+			dst = strconv.AppendInt(dst, int64(v), 10)
+		case int64:
+			dst = strconv.AppendInt(dst, v, 10)
+		case float64:
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				dst = append(dst, "null"...)
+			} else {
+				dst = strconv.AppendFloat(dst, v, 'g', -1, 64)
+			}
+		default:
+			dst = AppendJSONString(dst, fmt.Sprint(v))
+		}
+	}
+	return dst
+}
+
+var reservedAttr = map[string]bool{
+	"specversion": true, "id": true, "source": true, "type": true, "time": true,
+	"subject": true, "datacontenttype": true, "dataschema": true, "data": true,
+	"data_base64": true, "partitionkey": true, "traceparent": true, "tracestate": true,
+	"kafkatopic": true, "kafkapartition": true, "kafkaoffset": true,
+}
+
+func appendOptional(dst []byte, key, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	dst = append(dst, key...)
+	return AppendJSONString(dst, v)
+}
+
+// Errors UnmarshalJSON returns for events that are not CloudEvents 1.0.
+var (
+	ErrNotCloudEvent   = errors.New("plugins: not a CloudEvents 1.0 JSON object")
+	ErrMissingRequired = errors.New("plugins: missing required CloudEvents attribute")
+)
+
+// UnmarshalJSON decodes a structured-mode CloudEvents 1.0 JSON object. It
+// requires specversion 1.0, id, source and type.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
+	}
+	if raw == nil {
+		return ErrNotCloudEvent
+	}
+	*e = Event{}
+	str := func(name string, dst *string) error {
+		v, ok := raw[name]
+		if !ok || string(v) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("%w: attribute %q must be a string", ErrNotCloudEvent, name)
+		}
+		return nil
+	}
+	var sv, ts string
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"specversion", &sv}, {"id", &e.ID}, {"source", &e.Source}, {"type", &e.Type},
+		{"time", &ts}, {"subject", &e.Subject}, {"datacontenttype", &e.DataContentType},
+		{"dataschema", &e.DataSchema}, {"partitionkey", &e.PartitionKey},
+		{"traceparent", &e.TraceParent}, {"tracestate", &e.TraceState}, {"kafkatopic", &e.KafkaTopic},
+	} {
+		if err := str(f.name, f.dst); err != nil {
+			return err
+		}
+	}
+	if sv != SpecVersion {
+		return fmt.Errorf("%w: specversion %q, want %q", ErrNotCloudEvent, sv, SpecVersion)
+	}
+	for _, req := range []struct{ name, v string }{{"id", e.ID}, {"source", e.Source}, {"type", e.Type}} {
+		if req.v == "" {
+			return fmt.Errorf("%w: %s", ErrMissingRequired, req.name)
+		}
+	}
+	if ts != "" {
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			return fmt.Errorf("%w: time %q is not RFC 3339", ErrNotCloudEvent, ts)
+		}
+		e.Time = t
+	}
+	if v, ok := raw["kafkapartition"]; ok {
+		n, err := strconv.ParseInt(strings.Trim(string(v), `"`), 10, 32)
+		if err != nil {
+			return fmt.Errorf("%w: kafkapartition must be an integer", ErrNotCloudEvent)
+		}
+		e.KafkaPartition = int32(n)
+	}
+	if v, ok := raw["kafkaoffset"]; ok {
+		n, err := strconv.ParseInt(strings.Trim(string(v), `"`), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: kafkaoffset must be an integer", ErrNotCloudEvent)
+		}
+		e.KafkaOffset = n
+	}
+	d, hasData := raw["data"]
+	d64, hasB64 := raw["data_base64"]
+	switch {
+	case hasData && hasB64:
+		return fmt.Errorf("%w: both data and data_base64", ErrNotCloudEvent)
+	case hasB64:
+		var s string
+		if err := json.Unmarshal(d64, &s); err != nil {
+			return fmt.Errorf("%w: data_base64 must be a string", ErrNotCloudEvent)
+		}
+		data, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return fmt.Errorf("%w: data_base64: %v", ErrNotCloudEvent, err)
+		}
+		e.Data = data
+	case hasData && string(d) != "null":
+		if !IsJSONContentType(e.DataContentType) && len(d) > 0 && d[0] == '"' {
+			// Text data of a non-JSON type travels as a JSON string.
+			var s string
+			if err := json.Unmarshal(d, &s); err != nil {
+				return fmt.Errorf("%w: data: %v", ErrNotCloudEvent, err)
+			}
+			e.Data = []byte(s)
+		} else {
+			e.Data = bytes.Clone(d)
+			if e.DataContentType == "" {
+				e.DataContentType = "application/json"
+			}
+		}
+	}
+	for k, v := range raw {
+		if reservedAttr[k] {
+			continue
+		}
+		var x any
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			return fmt.Errorf("%w: extension %q: %v", ErrNotCloudEvent, k, err)
+		}
+		switch t := x.(type) {
+		case string, bool:
+			e.setExt(k, t)
+		case json.Number:
+			if n, err := t.Int64(); err == nil {
+				e.setExt(k, n)
+			} else if f, err := t.Float64(); err == nil {
+				e.setExt(k, f)
+			}
+		case nil:
+		default:
+			return fmt.Errorf("%w: extension %q must be a string, number or boolean", ErrNotCloudEvent, k)
+		}
+	}
+	return nil
+}
+
+func (e *Event) setExt(k string, v any) {
+	if e.Extensions == nil {
+		e.Extensions = make(map[string]any)
+	}
+	e.Extensions[k] = v
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string literal to dst. Invalid UTF-8
+// becomes U+FFFD, as encoding/json does.
+func AppendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendJSONBytesString(dst, b []byte) []byte {
+	// AppendJSONString does not retain s, so viewing b as a string without
+	// copying is safe and spares an allocation per event.
+	return AppendJSONString(dst, unsafe.String(unsafe.SliceData(b), len(b)))
+}

@@ -1,0 +1,92 @@
+package plugins
+
+import (
+	"context"
+	"time"
+)
+
+// Handler is the signature of a Go function: builtins registered by name and
+// the exported Handle symbol of a Go plugin. It receives one event and returns
+// its output as JSON (nil means JSON null). A returned error fails only this
+// event. ctx carries the invocation deadline.
+//
+// A Handler may be called concurrently from several goroutines.
+type Handler func(ctx context.Context, ev *Event) ([]byte, error)
+
+// Batch is one invocation of a function: events dispatched together, and the
+// results the worker fills in.
+type Batch struct {
+	// ID identifies the invocation in logs and worker protocols.
+	ID string
+	// Function is the configured function name.
+	Function string
+	// Deadline is when the invocation times out; ctx carries it too.
+	Deadline time.Time
+	// Events are the events of the batch, in dispatch order.
+	Events []*Event
+
+	// Results has one entry per event, in the order of Events. Invoker sizes
+	// it before Invoke; the worker fills it.
+	Results []Result
+	// MaxRSSBytes is the peak resident memory of the process that ran the
+	// batch, set by subprocess workers; 0 when unknown.
+	MaxRSSBytes int64
+}
+
+// RequestID returns the id to tag the batch's logs with: the event's id for a
+// batch of one, the batch id otherwise.
+func (b *Batch) RequestID() string {
+	if len(b.Events) == 1 {
+		return b.Events[0].ID
+	}
+	return b.ID
+}
+
+// Result is the outcome of one event of a batch.
+type Result struct {
+	// Output is the JSON the function returned; nil means null.
+	Output []byte
+	// Err is non-nil when the function failed this event.
+	Err error
+}
+
+// Worker runs batches for one function. Shaped like benthos' BatchOutput:
+// start, invoke a batch under a context carrying its deadline, close.
+//
+// Invoke must be safe for concurrent use; the invoker bounds how many batches
+// are in flight at once. It fills b.Results (one per event) and returns nil,
+// or returns an error when the batch as a whole failed (the process crashed,
+// the deadline passed, the protocol broke); the invoker then ignores
+// b.Results and retries or fails every event of the batch.
+type Worker interface {
+	// Start prepares the worker (spawns processes, opens plugins). It returns
+	// once the worker can take batches, or an error.
+	Start(ctx context.Context) error
+	// Invoke runs one batch.
+	Invoke(ctx context.Context, b *Batch) error
+	// Close stops the worker, waiting for in-flight batches until ctx is done.
+	Close(ctx context.Context) error
+}
+
+// LogFunc receives one line a function wrote (a subprocess's stderr, a
+// runtime's log output), tagged with the request id of the batch it belongs
+// to ("" when the line came between batches). It must be safe for
+// concurrent use and must not retain line.
+type LogFunc func(requestID string, line []byte)
+
+// FunctionError is an error a function reported for an event, as opposed to a
+// failure of the machinery that ran it. Type is the error's type name when the
+// runtime reports one (Lambda's errorType).
+type FunctionError struct {
+	Message string
+	Type    string
+	// Trace is the stack trace reported by the runtime, if any.
+	Trace []string
+}
+
+func (e *FunctionError) Error() string {
+	if e.Type != "" {
+		return e.Type + ": " + e.Message
+	}
+	return e.Message
+}
