@@ -55,10 +55,20 @@ type Event struct {
 	KafkaTopic     string // kafkatopic; kafkapartition and kafkaoffset are encoded when it is set
 	KafkaPartition int32
 	KafkaOffset    int64
+	// KafkaHeaders are the record's headers, encoded as the extension
+	// "kafkaheaders": a string holding a JSON array of {"key","value"} with
+	// base64 values (CloudEvents extensions must be scalars).
+	KafkaHeaders []KafkaHeader
 
 	// Extensions holds any other extension attributes: lowercase names,
 	// values of type string, bool, int64 or float64.
 	Extensions map[string]any
+}
+
+// KafkaHeader is one Kafka record header.
+type KafkaHeader struct {
+	Key   string
+	Value []byte
 }
 
 // IsJSONContentType reports whether a datacontenttype is JSON
@@ -90,6 +100,9 @@ func (e *Event) Size() int {
 		n += len(e.Data)
 	} else {
 		n += base64.StdEncoding.EncodedLen(len(e.Data))
+	}
+	for _, h := range e.KafkaHeaders {
+		n += len(h.Key) + base64.StdEncoding.EncodedLen(len(h.Value)) + 24
 	}
 	for k, v := range e.Extensions {
 		n += len(k) + 8
@@ -132,6 +145,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"kafkaoffset":`...)
 		dst = strconv.AppendInt(dst, e.KafkaOffset, 10)
 	}
+	if len(e.KafkaHeaders) > 0 {
+		dst = append(dst, `,"kafkaheaders":`...)
+		dst = AppendJSONString(dst, string(appendKafkaHeaders(nil, e.KafkaHeaders)))
+	}
 	if len(e.Extensions) > 0 {
 		dst = e.appendExtensions(dst)
 	}
@@ -166,6 +183,21 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')
+}
+
+func appendKafkaHeaders(dst []byte, hs []KafkaHeader) []byte {
+	dst = append(dst, '[')
+	for i, h := range hs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"key":`...)
+		dst = AppendJSONString(dst, h.Key)
+		dst = append(dst, `,"value":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, h.Value)
+		dst = append(dst, `"}`...)
+	}
+	return append(dst, ']')
 }
 
 func (e *Event) appendExtensions(dst []byte) []byte {
@@ -208,7 +240,7 @@ var reservedAttr = map[string]bool{
 	"specversion": true, "id": true, "source": true, "type": true, "time": true,
 	"subject": true, "datacontenttype": true, "dataschema": true, "data": true,
 	"data_base64": true, "partitionkey": true, "traceparent": true, "tracestate": true,
-	"kafkatopic": true, "kafkapartition": true, "kafkaoffset": true,
+	"kafkatopic": true, "kafkapartition": true, "kafkaoffset": true, "kafkaheaders": true,
 }
 
 func appendOptional(dst []byte, key, v string) []byte {
@@ -288,6 +320,19 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("%w: kafkaoffset must be an integer", ErrNotCloudEvent)
 		}
 		e.KafkaOffset = n
+	}
+	if v, ok := raw["kafkaheaders"]; ok {
+		var s string
+		var hs []struct {
+			Key   string `json:"key"`
+			Value []byte `json:"value"`
+		}
+		if json.Unmarshal(v, &s) != nil || json.Unmarshal([]byte(s), &hs) != nil {
+			return fmt.Errorf("%w: kafkaheaders must be a string holding a JSON array of {key, value}", ErrNotCloudEvent)
+		}
+		for _, h := range hs {
+			e.KafkaHeaders = append(e.KafkaHeaders, KafkaHeader{Key: h.Key, Value: h.Value})
+		}
 	}
 	d, hasData := raw["data"]
 	d64, hasB64 := raw["data_base64"]

@@ -1,0 +1,30 @@
+// Package formats decodes what sources deliver (Kafka records, storage
+// notifications) into CloudEvents envelopes. It is pure: no I/O, no
+// franz-go types, so the gateway's webhooks and the Kafka triggers share it
+// and every decoder can be fuzzed on its own.
+package formats
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// Record is a Kafka record as decoders see it.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte // nil: no key
+	Value     []byte // nil: a tombstone
+	Headers   []plugins.KafkaHeader
+	Timestamp time.Time
+}
+
+// Decoder turns one Kafka record into envelopes. It returns no events and a
+// nil error for a record to skip on purpose (a Debezium tombstone); an error
+// for a record it cannot decode (a poison record: it goes to dead letter).
+// Decoders must never panic, and must be safe for concurrent use.
+type Decoder interface {
+	Decode(r *Record) ([]*plugins.Event, error)
+}
