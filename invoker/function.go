@@ -473,19 +473,18 @@ func (f *Function) run(items []*Item) {
 		return
 	}
 
-	b := &plugins.Batch{
-		ID:       plugins.NewID(),
-		Function: f.name,
-		Deadline: start.Add(f.cfg.Timeout),
-		Events:   make([]*plugins.Event, len(items)),
-		Results:  make([]plugins.Result, len(items)),
-	}
+	b := batchPool.Get().(*plugins.Batch)
+	defer putBatch(b)
+	b.Function, b.Deadline = f.name, start.Add(f.cfg.Timeout)
 	if len(items) == 1 {
 		b.ID = items[0].Event.ID
+	} else {
+		b.ID = plugins.NewID()
 	}
-	for i, it := range items {
-		b.Events[i] = it.Event
+	for _, it := range items {
+		b.Events = append(b.Events, it.Event)
 	}
+	b.Results = append(b.Results, make([]plugins.Result, len(items))...)
 	ctx, cancel := context.WithDeadline(f.baseCtx, b.Deadline)
 	err := f.invoke(ctx, b)
 	timedOut := ctx.Err() == context.DeadlineExceeded
@@ -527,6 +526,17 @@ func (f *Function) run(items []*Item) {
 			f.failItem(it, werr, "crash", start, dur, b)
 		}
 	}
+}
+
+// batchPool recycles batches: workers must not keep a Batch after Invoke
+// returns (plugins.Worker's contract), so a batch is free once settled.
+var batchPool = sync.Pool{New: func() any { return new(plugins.Batch) }}
+
+func putBatch(b *plugins.Batch) {
+	clear(b.Events)
+	clear(b.Results)
+	*b = plugins.Batch{Events: b.Events[:0], Results: b.Results[:0]}
+	batchPool.Put(b)
 }
 
 // invoke calls the worker, turning a panic into an error: a broken worker

@@ -15,7 +15,8 @@ type fnMetrics struct {
 	registered bool
 	name       string
 
-	invocations sync.Map // [2]string{trigger, outcome} -> *metrics.Counter
+	mu          sync.RWMutex
+	invocations map[string]map[string]*metrics.Counter // trigger -> outcome -> counter
 	duration    *metrics.PrometheusHistogram
 	batchSize   *metrics.PrometheusHistogram
 	billed      *metrics.FloatCounter
@@ -47,13 +48,26 @@ func newFnMetrics(set *metrics.Set, name string, f *Function) *fnMetrics {
 	return m
 }
 
+// invocation returns the counter of (trigger, outcome). Nested maps keyed
+// by the strings themselves look up without allocating, unlike a composite
+// key boxed into a sync.Map.
 func (m *fnMetrics) invocation(trigger, outcome string) *metrics.Counter {
-	key := [2]string{trigger, outcome}
-	if c, ok := m.invocations.Load(key); ok {
-		return c.(*metrics.Counter)
+	m.mu.RLock()
+	c := m.invocations[trigger][outcome]
+	m.mu.RUnlock()
+	if c != nil {
+		return c
 	}
-	c := m.set.GetOrCreateCounter(fmt.Sprintf(`sluice_invocations_total{function=%q,trigger=%q,outcome=%q}`, m.name, trigger, outcome))
-	m.invocations.Store(key, c)
+	c = m.set.GetOrCreateCounter(fmt.Sprintf(`sluice_invocations_total{function=%q,trigger=%q,outcome=%q}`, m.name, trigger, outcome))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.invocations == nil {
+		m.invocations = map[string]map[string]*metrics.Counter{}
+	}
+	if m.invocations[trigger] == nil {
+		m.invocations[trigger] = map[string]*metrics.Counter{}
+	}
+	m.invocations[trigger][outcome] = c
 	return c
 }
 

@@ -57,7 +57,10 @@ type Result struct {
 // are in flight at once. It fills b.Results (one per event) and returns nil,
 // or returns an error when the batch as a whole failed (the process crashed,
 // the deadline passed, the protocol broke); the invoker then ignores
-// b.Results and retries or fails every event of the batch.
+// b.Results and retries or fails every event of the batch. A worker must
+// not touch b after Invoke returns (the invoker recycles batches): one that
+// gives up on a batch at its deadline must first make sure nothing it
+// started can still write to b.Results.
 type Worker interface {
 	// Start prepares the worker (spawns processes, opens plugins). It returns
 	// once the worker can take batches, or an error.
