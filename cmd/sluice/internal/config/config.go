@@ -224,8 +224,8 @@ type Function struct {
 	Memory int64
 	// Concurrency and Queue: 0 means the invoker's default.
 	Concurrency, Queue int
-	Batch           Batch
-	Retry           Retry
+	Batch              Batch
+	Retry              Retry
 	// DeadLetter is where events go after their last attempt; the zero
 	// value means none set. At most one of Topic and File is set.
 	DeadLetter DeadLetter

@@ -23,7 +23,12 @@
 //   - Lists of brokers and topics may also be one string of comma-separated
 //     items, so that a single ${VAR} can hold them. A command is always a list.
 //   - Anchors, aliases and merge keys (<<: *defaults) work as in YAML; a
-//     duplicate key is an error.
+//     duplicate key is an error. Top-level keys starting with "x-" are
+//     ignored, as in Compose files, to hold anchored values:
+//
+//	x-defaults: &defaults {runtime: process, timeout: 5s}
+//	functions:
+//	  a: {<<: *defaults, command: [a]}
 //
 // # Defaults
 //

@@ -506,6 +506,9 @@ func (d *decoder) object(e kv, fs fields) bool {
 		return false
 	}
 	for _, x := range es {
+		if e.key == "" && strings.HasPrefix(x.key, "x-") {
+			continue // an extension key, to hold anchors
+		}
 		fn := fs[x.key]
 		if fn == nil {
 			d.unknownKey(x, fs)
