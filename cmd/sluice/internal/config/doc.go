@@ -22,9 +22,13 @@
 //     of 1024) or KB, MB, GB, TB (powers of 1000, as in SI and Kubernetes).
 //   - Lists of brokers and topics may also be one string of comma-separated
 //     items, so that a single ${VAR} can hold them. A command is always a list.
-//   - Anchors, aliases and merge keys (<<: *defaults) work as in YAML; a
-//     duplicate key is an error. Top-level keys starting with "x-" are
-//     ignored, as in Compose files, to hold anchored values:
+//   - Inside a flow mapping ({...}) YAML forbids braces in unquoted values:
+//     write path: "/echo/{id}" and token: "${TOKEN}" there. The syntax error
+//     says so.
+//
+// Anchors, aliases and merge keys work as in YAML; a duplicate key is an
+// error. Top-level keys starting with "x-" are ignored, as in Compose files,
+// to hold anchored values:
 //
 //	x-defaults: &defaults {runtime: process, timeout: 5s}
 //	functions:
