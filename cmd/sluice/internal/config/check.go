@@ -205,7 +205,7 @@ func (d *decoder) checkKafkaUse(f *File) {
 	if n := len(uses) - 1; n > 0 {
 		more = fmt.Sprintf(" (and %d more uses)", n)
 	}
-	d.errorf(uses[0].Pos, "this %s needs Kafka: set kafka.brokers, or kafka.embedded: true%s", uses[0].Msg, more)
+	d.errorf(uses[0].Pos, "this %s needs a Kafka cluster: set kafka.brokers, or kafka.embedded: true%s", uses[0].Msg, more)
 }
 
 // checkAdmin requires a token on an admin listener reachable from other

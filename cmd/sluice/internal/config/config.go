@@ -299,8 +299,8 @@ type Storage struct {
 	// Path is validated like HTTP.Path and may not be used by any HTTP route
 	// or other storage trigger.
 	Path string
-	// Token, when set, must be presented by the notifier (as a bearer
-	// token).
+	// Token, when set, is the secret the notifier must present (MinIO's
+	// webhook auth_token); empty means none is required.
 	Token string
 	// Mode is ModeSync (the default: answer once the invoker accepted the
 	// events) or ModeAsync; AsyncTopic as for HTTP.

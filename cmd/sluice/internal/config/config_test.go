@@ -423,7 +423,7 @@ server: {max_body: lots, listen: ":80"}
 log: {format: xml}
 `, noEnv), []string{
 		`t.yaml:2:32: function: no function "nope" in functions`,
-		`t.yaml:3:5: this kafka trigger needs Kafka: set kafka.brokers, or kafka.embedded: true`,
+		`t.yaml:3:5: this kafka trigger needs a Kafka cluster: set kafka.brokers, or kafka.embedded: true`,
 		`t.yaml:5:42: queue: must be at least 1, got -1`,
 		`t.yaml:6:20: max_body: invalid size "lots" (want bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB or TB)`,
 		`t.yaml:7:15: format: unknown log format "xml" (want json or console)`,

@@ -199,7 +199,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 	ok := d.object(fe, fields{
 		"runtime": note(func(e kv) {
 			s, ok := d.str(e)
-			if !ok || s == "" {
+			if !ok {
 				return
 			}
 			for _, r := range runtimes {
@@ -207,6 +207,10 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 					fn.Runtime = s
 					return
 				}
+			}
+			if s == "" {
+				d.errorf(e.vpos, "runtime: must not be empty (want %s)", oneOf(runtimes))
+				return
 			}
 			d.errorf(e.vpos, "runtime: unknown runtime %q (want %s)", s, oneOf(runtimes))
 		}),
@@ -259,8 +263,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			if !d.object(e, fields{"topic": d.setTopic(&dl.Topic), "file": d.setStr(&dl.File)}) {
 				return
 			}
-			_, topic := d.pos[join(e.path, "topic")]
-			_, file := d.pos[join(e.path, "file")]
+			topic, file := dl.Topic != "", dl.File != ""
 			switch {
 			case topic && file:
 				d.errorf(e.kpos, "dead_letter: set topic or file, not both")
@@ -504,7 +507,7 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		t.Schedule = s
 		fs["cron"] = func(e kv) {
 			v, ok := d.str(e)
-			if !ok || v == "" {
+			if !ok {
 				return
 			}
 			if msg := checkCron(v); msg != "" {
@@ -546,12 +549,21 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		}
 		fs["catch_up"] = d.setBool(&s.CatchUp)
 		check = func() {
-			_, cron := d.pos[join(k.path, "cron")]
-			rate, isRate := d.pos[join(k.path, "rate")]
+			cronPos, cron := d.vpos[join(k.path, "cron")]
+			ratePos, rate := d.vpos[join(k.path, "rate")]
 			switch {
-			case cron && isRate:
-				d.errorf(rate, "schedule takes cron or rate, not both")
-			case !cron && !isRate:
+			case cron && rate:
+				d.errorf(d.pos[join(k.path, "rate")], "schedule takes cron or rate, not both")
+			case s.Cron != "" || s.Rate != 0:
+			case cron:
+				if !d.hasErrorAt(cronPos) {
+					d.errorf(cronPos, "cron: must not be empty")
+				}
+			case rate:
+				if !d.hasErrorAt(ratePos) {
+					d.errorf(ratePos, "rate: must not be empty")
+				}
+			default:
 				d.errorf(k.kpos, "schedule needs cron or rate")
 			}
 		}
@@ -655,6 +667,9 @@ func (d *decoder) setFilter(t *Trigger) func(kv) {
 // checkCron parses a cron expression as the schedule trigger will, with
 // robfig/cron/v3's standard parser.
 func checkCron(s string) (msg string) {
+	if strings.TrimSpace(s) == "" {
+		return "must not be empty"
+	}
 	// robfig/cron/v3 panics on "TZ=x" without a space; a time zone in the
 	// expression would also compete with the timezone key.
 	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {

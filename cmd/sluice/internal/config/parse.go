@@ -49,8 +49,11 @@ func Parse(name string, data []byte) (*File, error) {
 }
 
 // ParseEnv is Parse with the environment given as a lookup function (as
-// os.LookupEnv).
+// os.LookupEnv); nil is an empty environment.
 func ParseEnv(name string, data []byte, lookupEnv func(string) (string, bool)) (*File, error) {
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
 	d := &decoder{
 		file:   name,
 		lookup: lookupEnv,
@@ -365,8 +368,11 @@ func join(path, key string) string {
 
 // label names e in messages: its key, or "the top level".
 func (e kv) label() string {
-	if e.key == "" {
+	switch {
+	case e.path == "":
 		return "the top level"
+	case e.key == "":
+		return `""`
 	}
 	return e.key
 }
@@ -388,7 +394,7 @@ func (d *decoder) entries(e kv) ([]kv, bool) {
 	case *ast.MappingNode:
 		return d.mapEntries(v, e.path, make(map[string]Pos)), true
 	}
-	if e.key == "" {
+	if e.path == "" {
 		d.errorf(pos(e.val), "the top level must be a mapping (server, kafka, log, functions, triggers), not %s", typeName(e.val))
 		return nil, false
 	}
@@ -506,7 +512,7 @@ func (d *decoder) object(e kv, fs fields) bool {
 		return false
 	}
 	for _, x := range es {
-		if e.key == "" && strings.HasPrefix(x.key, "x-") {
+		if e.path == "" && strings.HasPrefix(x.key, "x-") {
 			continue // an extension key, to hold anchors
 		}
 		fn := fs[x.key]

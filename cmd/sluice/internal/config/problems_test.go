@@ -134,7 +134,7 @@ triggers:
   e2: {runtime: go, handler: echo, dead_letter: {}}
 `, []string{
 			`t.yaml:5:5: dead_letter: set topic or file, not both`,
-			`t.yaml:5:26: this dead_letter topic needs Kafka: set kafka.brokers, or kafka.embedded: true`,
+			`t.yaml:5:26: this dead_letter topic needs a Kafka cluster: set kafka.brokers, or kafka.embedded: true`,
 			`t.yaml:6:36: dead_letter: set topic or file`,
 		}},
 		{"duplicate_function", `functions:
@@ -254,7 +254,7 @@ triggers:
   - http: {path: /a, function: echo, mode: async, async_topic: jobs}
   - kafka: {topics: [a], group: g, function: echo}
 `, []string{
-			`t.yaml:2:59: this dead_letter topic needs Kafka: set kafka.brokers, or kafka.embedded: true (and 2 more uses)`,
+			`t.yaml:2:59: this dead_letter topic needs a Kafka cluster: set kafka.brokers, or kafka.embedded: true (and 2 more uses)`,
 		}},
 		{"keys_of_other_runtime", `functions:
   p:
@@ -557,6 +557,31 @@ triggers:
   e: {runtime: go, handler: echo, queue: 0}
 `, []string{
 			`t.yaml:2:42: queue: must be at least 1, got 0`,
+		}},
+		{"empty_values", `functions:
+  e: {runtime: }
+  f: {runtime: go, handler: echo, dead_letter: {topic: ""}}
+  "": {runtime: go, handler: echo}
+triggers:
+  - schedule: {cron: "", function: f}
+  - schedule: {rate: , function: f}
+  - schedule: {cron: " ", rate: 1s, function: f}
+`, []string{
+			`t.yaml:2:7: runtime: must not be empty (want go, plugin, process or lambda)`,
+			`t.yaml:3:35: dead_letter: set topic or file`,
+			`t.yaml:4:3: function name "": want 1 to 64 letters, digits, '-' or '_'`,
+			`t.yaml:6:22: cron: must not be empty`,
+			`t.yaml:7:16: rate: must not be empty`,
+			`t.yaml:8:22: cron: must not be empty`,
+			`t.yaml:8:27: schedule takes cron or rate, not both`,
+		}},
+		{"line_endings", "\xef\xbb\xbfserver:\r\n  listen: \":8080\"\r\n  bogus: 1\r\nlog: {level: x}\r\n", []string{
+			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
+			`t.yaml:4:14: level: unknown log level "x" (want debug, info, warn or error)`,
+		}},
+		{"columns_count_characters", "log: {format: \"é\", level: x}\n", []string{
+			`t.yaml:1:15: format: unknown log format "é" (want json or console)`,
+			`t.yaml:1:27: level: unknown log level "x" (want debug, info, warn or error)`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
