@@ -83,7 +83,7 @@ func (d *decoder) checkFunctionRefs(f *File) {
 		if t.Function == "" || f.Function(t.Function) != nil {
 			continue
 		}
-		p := d.vpos[join(d.trig[i].path, "function")]
+		p := d.vpos[join(d.trigPath[i], "function")]
 		if s := suggest(t.Function, names); s != "" {
 			d.errorf(p, "function: no function %q in functions (did you mean %q?)", t.Function, s)
 		} else {
@@ -133,7 +133,7 @@ func (d *decoder) checkRoutes(f *File) {
 			continue
 		}
 		r.pattern, _ = routePattern(r.path)
-		r.pos = d.vpos[join(d.trig[i].path, "path")]
+		r.pos = d.vpos[join(d.trigPath[i], "path")]
 		for _, o := range seen {
 			if r.collides(o) {
 				d.errorf(r.pos, "path: %s collides with %s at %s", r, o, o.pos)
@@ -160,7 +160,7 @@ func (d *decoder) checkGroups(f *File) {
 		if group == "" {
 			continue
 		}
-		p := d.vpos[join(d.trig[i].path, "group")]
+		p := d.vpos[join(d.trigPath[i], "group")]
 		if fp, dup := first[group]; dup {
 			d.errorf(p, "group: consumer group %q is already used by the trigger at %s", group, fp)
 			continue
@@ -185,7 +185,7 @@ func (d *decoder) checkKafkaUse(f *File) {
 		}
 	}
 	for i, t := range f.Triggers {
-		p := d.trig[i].path
+		p := d.trigPath[i]
 		switch {
 		case t.Kafka != nil:
 			use(d.pos[p], "kafka trigger")

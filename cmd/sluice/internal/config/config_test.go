@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/configs"
+	"github.com/sluicehq/sluice/invoker"
 )
 
 // env returns a lookup function over m.
@@ -556,5 +557,25 @@ triggers:
 	want := []string{`{"data":{"status":["paid"]}}`, `{"data":{"n":[{"bad":1}]}}`}
 	if !reflect.DeepEqual(seen, want) {
 		t.Errorf("ValidateFilter saw %q, want %q", seen, want)
+	}
+}
+
+func TestInvokerConfig(t *testing.T) {
+	t.Parallel()
+	f := mustParse(t, specExample, env(map[string]string{"SLUICE_ADMIN_TOKEN": "x"}))
+	got := f.Function("tuned").Invoker()
+	want := invoker.Config{
+		Timeout: 3 * time.Second, Concurrency: 64, Queue: 1024,
+		Batch: invoker.BatchConfig{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond},
+		Retry: invoker.RetryConfig{Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Bisect: true, MaxAge: time.Hour},
+	}
+	if got != want {
+		t.Errorf("tuned: %+v\nwant %+v", got, want)
+	}
+	if got := f.Function("echo").Invoker(); got != (invoker.Config{}) {
+		t.Errorf("echo: %+v, want the zero Config", got)
+	}
+	if got := f.Function("filed").Invoker(); got.Batch.MaxWait >= 0 {
+		t.Errorf("max_wait: 0 gives MaxWait %v, want negative", got.Batch.MaxWait)
 	}
 }

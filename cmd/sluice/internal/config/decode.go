@@ -430,7 +430,7 @@ func (d *decoder) triggers(e kv, f *File) {
 		t := Trigger{Kind: k.key, Pos: k.kpos}
 		if d.trigger(k, &t) {
 			f.Triggers = append(f.Triggers, t)
-			d.trig = append(d.trig, trigMeta{path: k.path})
+			d.trigPath = append(d.trigPath, k.path)
 		}
 	}
 }

@@ -83,13 +83,9 @@ type decoder struct {
 	// pos and vpos hold the position of each key read, and of its value,
 	// by dotted path.
 	pos, vpos map[string]Pos
-	// trig holds, for each trigger decoded, its path and the positions
-	// the checks across the file need.
-	trig []trigMeta
-}
-
-type trigMeta struct {
-	path string // "triggers[3].http"
+	// trigPath holds the path of each trigger decoded, such as
+	// "triggers[3].http", for the checks across the file.
+	trigPath []string
 }
 
 func (d *decoder) errorf(p Pos, format string, args ...any) {
@@ -690,6 +686,10 @@ func (d *decoder) duration(e kv, zeroOK bool) (time.Duration, bool) {
 	v, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil {
 		d.errorf(e.vpos, "%s: invalid duration %q (want Go syntax like 300ms, 3s or 1h30m)", e.label(), s)
+		return 0, false
+	}
+	if v < 0 && zeroOK {
+		d.errorf(e.vpos, "%s: must not be negative, got %s", e.label(), s)
 		return 0, false
 	}
 	if v < 0 || (v == 0 && !zeroOK) {

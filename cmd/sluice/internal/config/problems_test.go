@@ -575,6 +575,11 @@ triggers:
 			`t.yaml:8:22: cron: must not be empty`,
 			`t.yaml:8:27: schedule takes cron or rate, not both`,
 		}},
+		{"negative_max_wait", `functions:
+  e: {runtime: go, handler: echo, batch: {max_wait: -1ms}}
+`, []string{
+			`t.yaml:2:53: max_wait: must not be negative, got -1ms`,
+		}},
 		{"line_endings", "\xef\xbb\xbfserver:\r\n  listen: \":8080\"\r\n  bogus: 1\r\nlog: {level: x}\r\n", []string{
 			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
 			`t.yaml:4:14: level: unknown log level "x" (want debug, info, warn or error)`,
