@@ -579,3 +579,23 @@ func TestInvokerConfig(t *testing.T) {
 		t.Errorf("max_wait: 0 gives MaxWait %v, want negative", got.Batch.MaxWait)
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9090": true,
+		"127.1.2.3:0":    true,
+		"localhost:9090": true,
+		"[::1]:9090":     true,
+		":9090":          false,
+		"0.0.0.0:9090":   false,
+		"[::]:9090":      false,
+		"10.0.0.1:9090":  false,
+		"admin:9090":     false,
+		"nonsense":       false,
+	} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v", addr, got)
+		}
+	}
+}

@@ -265,6 +265,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			}
 			topic, file := dl.Topic != "", dl.File != ""
 			switch {
+			case d.bad[join(e.path, "topic")] || d.bad[join(e.path, "file")]:
 			case topic && file:
 				d.errorf(e.kpos, "dead_letter: set topic or file, not both")
 			case !topic && !file:
@@ -288,7 +289,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		case !set:
 			d.errorf(fn.Pos, "%s: runtime go needs handler, the name of a builtin function (%s)", where, oneOf(builtin.Names()))
 		case fn.Handler == "":
-			if !d.hasErrorAt(h.vpos) {
+			if !d.bad[h.path] {
 				d.errorf(h.vpos, "handler: must not be empty")
 			}
 		default:
@@ -306,7 +307,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		switch {
 		case !set:
 			d.errorf(fn.Pos, "%s: runtime plugin needs path, the plugin's .so file", where)
-		case fn.Path == "" && !d.hasErrorAt(p.vpos):
+		case fn.Path == "" && !d.bad[p.path]:
 			d.errorf(p.vpos, "path: must not be empty")
 		}
 	case RuntimeProcess, RuntimeLambda:
@@ -549,18 +550,19 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		}
 		fs["catch_up"] = d.setBool(&s.CatchUp)
 		check = func() {
-			cronPos, cron := d.vpos[join(k.path, "cron")]
-			ratePos, rate := d.vpos[join(k.path, "rate")]
+			cronPath, ratePath := join(k.path, "cron"), join(k.path, "rate")
+			cronPos, cron := d.vpos[cronPath]
+			ratePos, rate := d.vpos[ratePath]
 			switch {
 			case cron && rate:
 				d.errorf(d.pos[join(k.path, "rate")], "schedule takes cron or rate, not both")
 			case s.Cron != "" || s.Rate != 0:
 			case cron:
-				if !d.hasErrorAt(cronPos) {
+				if !d.bad[cronPath] {
 					d.errorf(cronPos, "cron: must not be empty")
 				}
 			case rate:
-				if !d.hasErrorAt(ratePos) {
+				if !d.bad[ratePath] {
 					d.errorf(ratePos, "rate: must not be empty")
 				}
 			default:
@@ -589,7 +591,7 @@ func (d *decoder) need(k kv, missing *[]string, key string, set bool) {
 	}
 	path := join(k.path, key)
 	if p, written := d.vpos[path]; written {
-		if !d.hasErrorAt(p) {
+		if !d.bad[path] {
 			d.errorf(p, "%s: must not be empty", key)
 		}
 		return
@@ -597,16 +599,6 @@ func (d *decoder) need(k kv, missing *[]string, key string, set bool) {
 	*missing = append(*missing, key)
 }
 
-// hasErrorAt reports whether a problem is already reported at p, so that a
-// bad value is not also reported as missing.
-func (d *decoder) hasErrorAt(p Pos) bool {
-	for _, e := range d.errs {
-		if e.Pos == p {
-			return true
-		}
-	}
-	return false
-}
 
 // asyncTopic reports an async_topic given with mode sync.
 func (d *decoder) asyncTopic(k kv, mode string) {

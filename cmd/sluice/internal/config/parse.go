@@ -61,6 +61,7 @@ func ParseEnv(name string, data []byte, lookupEnv func(string) (string, bool)) (
 		alias:  make(map[*ast.AliasNode]ast.Node),
 		pos:    make(map[string]Pos),
 		vpos:   make(map[string]Pos),
+		bad:    make(map[string]bool),
 	}
 	f := d.decodeFile(data)
 	if len(d.errs) > 0 {
@@ -81,8 +82,10 @@ type decoder struct {
 	// anchor of that name before it in the file.
 	alias map[*ast.AliasNode]ast.Node
 	// pos and vpos hold the position of each key read, and of its value,
-	// by dotted path.
+	// by dotted path; bad marks the paths whose value had a problem, so
+	// that it is not also reported as missing.
 	pos, vpos map[string]Pos
+	bad       map[string]bool
 	// trigPath holds the path of each trigger decoded, such as
 	// "triggers[3].http", for the checks across the file.
 	trigPath []string
@@ -290,6 +293,9 @@ func pos(n ast.Node) Pos {
 	case *ast.MappingNode:
 		// A block mapping's own token is its first ':'; its first key is
 		// where a reader sees it start.
+		if v.IsFlowStyle {
+			return tokPos(v.Start)
+		}
 		if len(v.Values) > 0 && v.Values[0] != nil && v.Values[0].Key != nil {
 			return pos(v.Values[0].Key)
 		}
@@ -518,7 +524,11 @@ func (d *decoder) object(e kv, fs fields) bool {
 		}
 		d.pos[x.path] = x.kpos
 		d.vpos[x.path] = x.vpos
+		n := len(d.errs)
 		fn(x)
+		if len(d.errs) > n {
+			d.bad[x.path] = true
+		}
 	}
 	return true
 }

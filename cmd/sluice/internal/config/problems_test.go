@@ -470,7 +470,7 @@ log: {}
 		{"type_listen_map", `server:
   listen: {port: 80}
 `, []string{
-			`t.yaml:2:12: listen: expected a string, got a mapping`,
+			`t.yaml:2:11: listen: expected a string, got a mapping`,
 		}},
 		{"type_server", `server: 8080
 `, []string{
@@ -487,7 +487,7 @@ log: {}
 		}},
 		{"type_triggers", `triggers: {http: {path: /a}}
 `, []string{
-			`t.yaml:1:12: triggers: expected a list, got a mapping`,
+			`t.yaml:1:11: triggers: expected a list, got a mapping`,
 		}},
 		{"unknown_alias", `server:
   listen: *addr
@@ -579,6 +579,32 @@ triggers:
   e: {runtime: go, handler: echo, batch: {max_wait: -1ms}}
 `, []string{
 			`t.yaml:2:53: max_wait: must not be negative, got -1ms`,
+		}},
+		{"addresses_and_topics", `server:
+  listen: ":99999"
+  admin_listen: "[::1]:9090"
+  tls: [cert.pem]
+kafka:
+  brokers: {a: 1}
+  embedded: [true]
+functions:
+  e: {runtime: go, handler: echo, dead_letter: {topic: ".."}, memory: [1]}
+  f: {runtime: go, handler: echo, dead_letter: {topic: "a/b"}, timeout: {s: 1}}
+triggers:
+  - http: {path: /a, function: e, mode: async, async_topic: ""}
+  - kafka: {topics: [ok, "", [x]], group: g, function: e}
+`, []string{
+			`t.yaml:2:11: listen: invalid port "99999" in ":99999" (want 0 to 65535)`,
+			`t.yaml:4:8: tls: expected a mapping, got a list`,
+			`t.yaml:6:12: brokers: expected a list (or a comma-separated string), got a mapping`,
+			`t.yaml:7:13: embedded: expected true or false, got a list`,
+			`t.yaml:9:56: topic: invalid topic name ".."`,
+			`t.yaml:9:71: memory: expected a size, got a list`,
+			`t.yaml:10:56: topic: invalid topic name "a/b" (want letters, digits, '.', '_' and '-')`,
+			`t.yaml:10:73: timeout: expected a duration, got a mapping`,
+			`t.yaml:13:5: this kafka trigger needs a Kafka cluster: set kafka.brokers, or kafka.embedded: true`,
+			`t.yaml:13:26: topics: an item is empty`,
+			`t.yaml:13:30: topics: expected a list of strings, got a list in it`,
 		}},
 		{"line_endings", "\xef\xbb\xbfserver:\r\n  listen: \":8080\"\r\n  bogus: 1\r\nlog: {level: x}\r\n", []string{
 			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
