@@ -599,7 +599,6 @@ func (d *decoder) need(k kv, missing *[]string, key string, set bool) {
 	*missing = append(*missing, key)
 }
 
-
 // asyncTopic reports an async_topic given with mode sync.
 func (d *decoder) asyncTopic(k kv, mode string) {
 	if mode == ModeAsync {
