@@ -54,5 +54,6 @@
 //	triggers[I], triggers[I].http, triggers[I].http.path, triggers[I].kafka.filter
 //
 // I counts from 0 in file order. Function and Trigger also carry the
-// position of their own key.
+// position of their own key. Lines and columns count from 1, columns in
+// characters (not bytes), as editors do.
 package config
