@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -109,6 +110,7 @@ func (d *decoder) decodeFile(data []byte) *File {
 	// Editors on Windows write a BOM; the YAML parser would take it for
 	// part of the first key.
 	data = bytes.TrimPrefix(data, utf8BOM)
+	data = protectPlaceholders(data)
 	doc, err := parseYAML(data)
 	if err != nil {
 		d.syntaxError(err, data)
@@ -485,12 +487,12 @@ func valuePos(mv *ast.MappingValueNode) Pos {
 func scalarText(n ast.Node) (string, bool) {
 	switch v := n.(type) {
 	case *ast.StringNode:
-		return v.Value, true
+		return restorePlaceholders(v.Value), true
 	case *ast.LiteralNode:
 		if v.Value == nil {
 			return "", true
 		}
-		return v.Value.Value, true
+		return restorePlaceholders(v.Value.Value), true
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.NullNode,
 		*ast.InfinityNode, *ast.NanNode, *ast.MergeKeyNode:
 		if tk := n.GetToken(); tk != nil {
@@ -850,4 +852,52 @@ func (d *decoder) appendJSON(b []byte, e kv) ([]byte, bool) {
 	}
 	d.errorf(e.vpos, "%s: %s has no JSON form", e.label(), typeName(e.val))
 	return b, false
+}
+
+// Braces of placeholders inside plain scalars — route parameters such as
+// /echo/{id} and ${VAR} — are what people write, and what SPEC's examples
+// show, even inside flow mappings ({path: /echo/{id}, function: echo}),
+// where YAML reserves { and } as indicators and refuses them. Before
+// parsing, a brace that opens right after '/' or '$' (where YAML could never
+// begin a flow mapping) and its closing brace are swapped for two
+// private-use characters, and swapped back in every scalar read. Each swap
+// replaces one character by one, so line:column positions stay exact.
+const (
+	openMark  = '\uE000'
+	closeMark = '\uE001'
+)
+
+func protectPlaceholders(data []byte) []byte {
+	if !bytes.Contains(data, []byte("/{")) && !bytes.Contains(data, []byte("${")) {
+		return data
+	}
+	out := make([]byte, 0, len(data)+64)
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if c == '{' && i > 0 && (data[i-1] == '/' || data[i-1] == '$') {
+			// Find the closing brace before anything that ends a plain scalar.
+			j := i + 1
+			for j < len(data) && data[j] != '}' && data[j] != '{' && data[j] != ',' && data[j] != ' ' && data[j] != '\t' && data[j] != '\n' && data[j] != '\r' && data[j] != '#' && data[j] != '"' && data[j] != '\'' {
+				j++
+			}
+			if j < len(data) && data[j] == '}' && j > i+1 {
+				out = utf8.AppendRune(out, openMark)
+				out = append(out, data[i+1:j]...)
+				out = utf8.AppendRune(out, closeMark)
+				i = j
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+var placeholderRestorer = strings.NewReplacer(string(openMark), "{", string(closeMark), "}")
+
+func restorePlaceholders(s string) string {
+	if !strings.ContainsRune(s, openMark) && !strings.ContainsRune(s, closeMark) {
+		return s
+	}
+	return placeholderRestorer.Replace(s)
 }

@@ -534,7 +534,7 @@ triggers:
 			`t.yaml:1:1: unknown key "serve" (did you mean "server"?)`,
 		}},
 		{"yaml_brace_hint", `triggers:
-  - http: {path: /echo/{id}, function: echo}
+  - http: {path: /echo/{i d}, function: echo}
 `, []string{
 			`t.yaml:2:24: YAML: ',' or '}' must be specified (inside {...}, quote a value that holds braces: path: "/echo/{id}", token: "${TOKEN}")`,
 		}},
