@@ -7,9 +7,6 @@ import (
 )
 
 func cmdServe(args []string, stderr io.Writer) error { return errors.New("serve: not wired yet") }
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
-	return errors.New("validate: not wired yet")
-}
 func cmdInvoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return errors.New("invoke: not wired yet")
 }

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+)
+
+// cmdValidate prints ok, or every problem of the file as FILE:LINE:COL:
+// message and exits 2.
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sluice validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "config file to check (required)")
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	if *path == "" || fs.NArg() > 0 {
+		return usageErr("usage: sluice validate -c FILE")
+	}
+	f, err := config.Load(*path)
+	if err == nil {
+		err = checkRuntime(f)
+	}
+	if err != nil {
+		var errs *config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintln(stdout, errs.Error())
+			return &exitError{code: 2, err: errors.New("")}
+		}
+		return &exitError{code: 2, err: err}
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// loadConfig reads the file at path, or the embedded dev default when path
+// is empty, and checks what only the wired program can (plugins load).
+func loadConfig(path string) (*config.File, error) {
+	var f *config.File
+	var err error
+	if path == "" {
+		f, err = config.Parse("configs/sluice.yaml (embedded default)", defaultConfig())
+	} else {
+		f, err = config.Load(path)
+	}
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	if err := checkRuntime(f); err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	return f, nil
+}
