@@ -31,7 +31,8 @@
 // holding an object.
 //
 // Data that is not JSON (data_base64 in the envelope) has no fields; text data
-// (a text/* content type) is a string for matchers on "data" itself.
+// (a text/* content type) is a string for matchers on "data" itself. The
+// kafkaheaders extension (a string of JSON) cannot be matched.
 //
 // Compile checks a pattern once, when the configuration loads, and reports
 // the path of every mistake; Match then scans the event's data once per

@@ -14,7 +14,7 @@ import (
 
 // loadRecord reads a testdata record file: {"topic", "partition",
 // "offset", "key", "value"} with the key and value as JSON (null: none).
-func loadRecord(t *testing.T, file string) *Record {
+func loadRecord(t testing.TB, file string) *Record {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
