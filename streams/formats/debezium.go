@@ -51,8 +51,9 @@ var cdcTypes = map[string]string{
 //     it is not UTF-8); empty without a key
 //   - source: /debezium/CONNECTOR/NAME (source.connector and source.name),
 //     as Debezium's own CloudEvents converter names it
-//   - id: TOPIC/PARTITION/OFFSET of the record; a record without a topic
-//     (sluice invoke) gets a hash of its key and value
+//   - id: TOPIC-PARTITION-OFFSET of the record, the id the raw decoder
+//     gives it too; a record without a topic (sluice invoke) gets a hash
+//     of its key and value
 //   - time: when the change happened in the database (source.ts_ns, ts_us
 //     or ts_ms, the most precise present), else the event's ts_ms, else
 //     the record's timestamp
@@ -177,7 +178,7 @@ func (Debezium) Decode(r *Record) ([]*plugins.Event, error) {
 		PartitionKey:    canonicalKey(r.Key),
 	}
 	if r.Topic != "" {
-		ev.ID = r.Topic + "/" + strconv.FormatInt(int64(r.Partition), 10) + "/" + strconv.FormatInt(r.Offset, 10)
+		ev.ID = r.Topic + "-" + strconv.FormatInt(int64(r.Partition), 10) + "-" + strconv.FormatInt(r.Offset, 10)
 		setKafka(ev, r)
 	} else {
 		ev.ID = hashID(string(r.Key), string(v))
