@@ -19,8 +19,8 @@ const MinRate = time.Second
 type Config struct {
 	// Cron is a five-field cron expression (minute hour day-of-month month
 	// day-of-week) or a descriptor: @yearly, @monthly, @weekly, @daily,
-	// @hourly, or @every DURATION (which is a rate). A CRON_TZ=Zone prefix
-	// is accepted when Timezone is empty.
+	// @hourly, or @every DURATION (which is a rate). The zone goes in
+	// Timezone: a CRON_TZ= or TZ= prefix is an error.
 	Cron string
 	// Rate fires every Rate, at the multiples of Rate since the Unix epoch.
 	// At least MinRate.
@@ -62,11 +62,12 @@ func New(c Config) (*Schedule, error) {
 		}
 		return newRate(c.Rate, "rate "+c.Rate.String())
 	}
-	hasTZ := strings.HasPrefix(expr, "CRON_TZ=") || strings.HasPrefix(expr, "TZ=")
-	if hasTZ && c.Timezone != "" {
-		return nil, invalid("cron %q has its own zone and timezone is %q: set one", expr, c.Timezone)
+	if strings.HasPrefix(expr, "CRON_TZ=") || strings.HasPrefix(expr, "TZ=") {
+		// One place for the zone; robfig/cron also panics on "TZ=x"
+		// without a space.
+		return nil, invalid("cron %q: set the time zone with timezone, not in the expression", expr)
 	}
-	sched, err := cron.ParseStandard(expr)
+	sched, err := parseCron(expr)
 	if err != nil {
 		return nil, invalid("cron %q: %v", expr, err)
 	}
@@ -85,8 +86,6 @@ func New(c Config) (*Schedule, error) {
 		if loc, err = time.LoadLocation(c.Timezone); err != nil {
 			return nil, invalid("timezone %q: %v", c.Timezone, err)
 		}
-	} else if hasTZ {
-		loc = spec.Location
 	}
 	cp := *spec
 	cp.Location = loc
@@ -101,6 +100,18 @@ func New(c Config) (*Schedule, error) {
 		return nil, invalid("cron %q never fires", expr)
 	}
 	return s, nil
+}
+
+// parseCron runs robfig/cron's standard parser, turning a panic on odd
+// input into an error: the expression is user text and the parser is not
+// ours.
+func parseCron(expr string) (s cron.Schedule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s, err = nil, fmt.Errorf("unparsable expression (%v)", p)
+		}
+	}()
+	return cron.ParseStandard(expr)
 }
 
 func newRate(d time.Duration, text string) (*Schedule, error) {

@@ -30,7 +30,8 @@ func TestNewErrors(t *testing.T) {
 		{Config{Cron: "@fortnightly"}, `cron "@fortnightly"`},
 		{Config{Cron: "0 0 30 2 *"}, "never fires"},
 		{Config{Cron: "0 * * * *", Timezone: "Mars/Olympus_Mons"}, `timezone "Mars/Olympus_Mons"`},
-		{Config{Cron: "CRON_TZ=Europe/Paris 0 * * * *", Timezone: "UTC"}, "has its own zone"},
+		{Config{Cron: "CRON_TZ=Europe/Paris 0 * * * *"}, "set the time zone with timezone"},
+		{Config{Cron: "TZ=x"}, "set the time zone with timezone"},
 		{Config{Rate: 500 * time.Millisecond}, "rate 500ms: below the minimum of 1s"},
 		{Config{Rate: -time.Second}, "below the minimum"},
 		{Config{Rate: time.Minute, Timezone: "UTC"}, "applies to cron, not to rate"},
@@ -65,7 +66,7 @@ func TestNext(t *testing.T) {
 		{"dom or dow", Config{Cron: "0 0 1 * 0"}, utc(2024, 5, 1, 1, 0, 0), []time.Time{utc(2024, 5, 5, 0, 0, 0), utc(2024, 5, 12, 0, 0, 0)}},
 		{"leap day", Config{Cron: "0 0 29 2 *"}, utc(2024, 3, 1, 0, 0, 0), []time.Time{utc(2028, 2, 29, 0, 0, 0)}},
 		{"timezone", Config{Cron: "0 9 * * *", Timezone: "Europe/Berlin"}, utc(2024, 5, 1, 6, 0, 0), []time.Time{utc(2024, 5, 1, 7, 0, 0), utc(2024, 5, 2, 7, 0, 0)}},
-		{"cron_tz prefix", Config{Cron: "CRON_TZ=Asia/Tokyo 0 9 * * *"}, utc(2024, 5, 1, 1, 0, 0), []time.Time{utc(2024, 5, 2, 0, 0, 0)}},
+		{"tokyo", Config{Cron: "0 9 * * *", Timezone: "Asia/Tokyo"}, utc(2024, 5, 1, 1, 0, 0), []time.Time{utc(2024, 5, 2, 0, 0, 0)}},
 		{"every aligned to the epoch", Config{Cron: "@every 30s"}, utc(2024, 5, 1, 10, 0, 7), []time.Time{utc(2024, 5, 1, 10, 0, 30), utc(2024, 5, 1, 10, 1, 0)}},
 		{"rate aligned to the epoch", Config{Rate: 7 * time.Second}, time.Unix(15, 0), []time.Time{time.Unix(21, 0).UTC(), time.Unix(28, 0).UTC()}},
 		{"rate sub-second start", Config{Rate: time.Second}, time.Unix(100, 999999999), []time.Time{time.Unix(101, 0).UTC()}},
@@ -217,4 +218,30 @@ func TestBetweenAgreesWithNext(t *testing.T) {
 			}
 		}
 	}
+}
+
+func FuzzNew(f *testing.F) {
+	for _, c := range []string{"*/5 * * * *", "@every 1m30s", "0 9 * * 1-5", "@hourly", "5,10-20/3 1 1 1 1", "0 0 30 2 *"} {
+		f.Add(c, "", int64(0))
+	}
+	f.Add("30 2 * * *", "America/New_York", int64(1710054000))
+	f.Add("", "", int64(1500000000))
+	f.Fuzz(func(t *testing.T, expr, zone string, rate int64) {
+		c := Config{Cron: expr, Rate: time.Duration(rate), Timezone: zone}
+		s, err := New(c)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("New(%+v): %v is not ErrInvalid", c, err)
+			}
+			return
+		}
+		at := time.Date(2024, 3, 9, 0, 0, 0, 0, time.UTC)
+		for i := 0; i < 5; i++ {
+			n := s.Next(at)
+			if !n.After(at) {
+				t.Fatalf("%s: Next(%v) = %v", s, at, n)
+			}
+			at = n
+		}
+	})
 }
