@@ -17,7 +17,6 @@ import (
 type funcWorker struct {
 	invoke  func(ctx context.Context, b *plugins.Batch) error
 	batches atomic.Int64
-	sizes   sync.Map
 }
 
 func (w *funcWorker) Start(context.Context) error { return nil }
