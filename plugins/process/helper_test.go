@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +75,14 @@ func helperMain() {
 		time.Sleep(time.Hour)
 		os.Exit(0)
 	}
+	// SIGUSR1 makes it log a line between batches.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			fmt.Fprintln(os.Stderr, "idle chatter")
+		}
+	}()
 	r := bufio.NewReaderSize(os.Stdin, 1<<20)
 	for {
 		line, err := r.ReadBytes('\n')

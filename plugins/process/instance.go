@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,10 +62,21 @@ type instance struct {
 	interrupted chan struct{} // receives once interrupt has run
 	interruptFn func()        // in.interrupt bound once: binding allocates
 
-	mu    sync.Mutex // guards reqID and the tail
-	reqID string
-	tail  [tailLines][]byte
-	tailN int // lines written to the tail so far
+	mu    sync.Mutex // guards the request ids and the tail
+	reqID string     // the batch running, "" between batches
+	// prevID is the batch that ended last; its lines are those that end
+	// at or before prevMark, the count of stderr bytes written when it
+	// ended: a line written just before the result line must keep its id
+	// even if it is read after the result.
+	prevID   string
+	prevMark int64
+	tail     [tailLines][]byte
+	tailN    int // lines written to the tail so far
+
+	stderrRead atomic.Int64 // bytes read from the stderr pipe
+	stderrConn syscall.RawConn
+	pendingFn  func(fd uintptr) // sets pending; bound once: binding allocates
+	pending    int64
 
 	// Owned by whoever holds the instance (its starter, then Invoke).
 	wbuf        []byte
@@ -120,6 +132,8 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		interrupted: make(chan struct{}, 1),
 	}
 	in.interruptFn = in.interrupt
+	in.pendingFn = func(fd uintptr) { in.pending = pendingBytes(fd) }
+	in.stderrConn, _ = in.stderr.SyscallConn()
 	in.status, _ = os.Open("/proc/" + strconv.Itoa(in.pid) + "/status")
 	p.mu.Lock()
 	p.live[in] = struct{}{}
@@ -165,11 +179,13 @@ func (in *instance) wait() {
 func (in *instance) readStderr() {
 	defer in.p.wg.Done()
 	defer close(in.stderrDone)
-	r := bufio.NewReaderSize(in.stderr, stderrBuffer)
+	r := bufio.NewReaderSize(countingReader{in.stderr, &in.stderrRead}, stderrBuffer)
+	var end int64 // offset of the end of the line
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(line) > 0 {
-			in.logStderr(trimEOL(line))
+			end += int64(len(line))
+			in.logStderr(trimEOL(line), end)
 		}
 		if err != nil && err != bufio.ErrBufferFull {
 			_ = in.stderr.Close()
@@ -178,9 +194,24 @@ func (in *instance) readStderr() {
 	}
 }
 
-func (in *instance) logStderr(line []byte) {
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (in *instance) logStderr(line []byte, end int64) {
 	in.mu.Lock()
 	id := in.reqID
+	if end <= in.prevMark {
+		id = in.prevID
+	}
 	t := &in.tail[in.tailN%tailLines]
 	*t = append((*t)[:0], line[:min(len(line), tailLineMax)]...)
 	in.tailN++
@@ -191,6 +222,21 @@ func (in *instance) logStderr(line []byte) {
 func (in *instance) setRequestID(id string) {
 	in.mu.Lock()
 	in.reqID = id
+	in.mu.Unlock()
+}
+
+// endRequest tags id the stderr lines written so far but not read yet, and
+// "" the lines written from now on.
+func (in *instance) endRequest(id string) {
+	// Pending bytes before read bytes: a read in between then counts its
+	// bytes twice, moving the mark a little late, never early.
+	in.pending = 0
+	if in.stderrConn != nil {
+		_ = in.stderrConn.Control(in.pendingFn)
+	}
+	mark := in.pending + in.stderrRead.Load()
+	in.mu.Lock()
+	in.prevID, in.prevMark, in.reqID = id, mark, ""
 	in.mu.Unlock()
 }
 
@@ -289,14 +335,18 @@ func (in *instance) interrupt() {
 	in.interrupted <- struct{}{}
 }
 
+// reqIDOf returns the id to tag b's lines with.
+func (in *instance) reqIDOf(b *plugins.Batch) string {
+	if len(b.Events) == 0 {
+		return "" // a start probe is no request
+	}
+	return b.RequestID()
+}
+
 // run sends b and reads its answer. On error the process has been stopped
 // (killed, reaped, its stderr drained) and the error says why.
 func (in *instance) run(ctx context.Context, b *plugins.Batch) error {
-	if len(b.Events) == 0 {
-		in.setRequestID("") // a start probe is no request
-	} else {
-		in.setRequestID(b.RequestID())
-	}
+	in.setRequestID(in.reqIDOf(b))
 	deadline, hasDeadline := ctx.Deadline()
 	sent := b.Deadline
 	if sent.IsZero() {
@@ -335,6 +385,7 @@ func (in *instance) run(ctx context.Context, b *plugins.Batch) error {
 	}
 	switch {
 	case err == nil:
+		in.endRequest(in.reqIDOf(b))
 		return nil
 	case err == errNotSent:
 		cause := ctx.Err()

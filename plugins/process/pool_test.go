@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,25 +304,31 @@ func TestStderrTaggedWithRequestID(t *testing.T) {
 	p := startPool(t, helperConfig("echo"), rec)
 	one := batch(event("solo", map[string]any{"log": "line of solo"}))
 	two := batch(event("p1", map[string]any{"log": "line of p1"}), event("p2", map[string]any{"log": "line of p2"}))
+	// Back to back: a line the process wrote before its result keeps its
+	// batch's id even when the pool reads it after the batch ended.
 	for _, b := range []*plugins.Batch{one, two} {
 		if err := invoke(p, b, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		// The stderr reader runs on its own; wait for it before the next
-		// batch changes the tag.
-		for _, ev := range b.Events {
-			waitFor(t, "the line of "+ev.ID, func() bool {
-				_, ok := rec.find("line of " + ev.ID)
-				return ok
-			})
-		}
+	}
+	pid := outputPID(t, two.Results[0])
+	// A line written between batches has no request id.
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range []struct{ line, want string }{
 		{"line of solo", "solo"}, // a batch of one: the event's id
 		{"line of p1", two.ID},   // else the batch id
 		{"line of p2", two.ID},
+		{"idle chatter", ""},
 	} {
-		if l, _ := rec.find(tt.line); l.reqID != tt.want {
+		var l logLine
+		waitFor(t, tt.line, func() bool {
+			var ok bool
+			l, ok = rec.find(tt.line)
+			return ok
+		})
+		if l.reqID != tt.want {
 			t.Errorf("%q tagged %q, want %q", tt.line, l.reqID, tt.want)
 		}
 	}

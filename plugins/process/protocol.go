@@ -110,9 +110,12 @@ func (l *resultLine) decode(line []byte) (isResult bool, err error) {
 // type) does not stop it: whether the line claims to be a result line at
 // all is only known once every key was seen.
 func (l *resultLine) parse(s *scanner) (hasBatch bool, semErr, synErr error) {
+	// Errors per key: with a key given twice the last one counts, as in
+	// encoding/json.
+	var batchErr, resultsErr error
 	sem := func(err error) {
-		if semErr == nil {
-			semErr = err
+		if resultsErr == nil {
+			resultsErr = err
 		}
 	}
 	hasResults := false
@@ -128,6 +131,7 @@ func (l *resultLine) parse(s *scanner) (hasBatch bool, semErr, synErr error) {
 			switch key {
 			case "batch":
 				hasBatch = true
+				batchErr = nil
 				if s.peek() == '"' {
 					start, end, esc, err := s.str()
 					if err != nil {
@@ -138,10 +142,11 @@ func (l *resultLine) parse(s *scanner) (hasBatch bool, semErr, synErr error) {
 					if _, _, err := s.value(1); err != nil {
 						return false, nil, err
 					}
-					sem(errors.New(`"batch" must be a string`))
+					batchErr = errors.New(`"batch" must be a string`)
 				}
 			case "results":
 				hasResults = true
+				resultsErr = nil
 				l.results = l.results[:0]
 				if s.peek() != '[' {
 					if _, _, err := s.value(1); err != nil {
@@ -172,8 +177,13 @@ func (l *resultLine) parse(s *scanner) (hasBatch bool, semErr, synErr error) {
 	if s.pos < len(s.b) {
 		return false, nil, s.errorf("data after the top-level object")
 	}
-	if hasBatch && !hasResults {
-		sem(errors.New(`no "results" array`))
+	switch {
+	case batchErr != nil:
+		semErr = batchErr
+	case !hasResults:
+		semErr = errors.New(`no "results" array`)
+	default:
+		semErr = resultsErr
 	}
 	return hasBatch, semErr, nil
 }
@@ -214,6 +224,7 @@ func parseResult(s *scanner, r *rawResult, i int, sem func(error)) error {
 	const depth = 3 // inside the top-level object, "results" and this result
 	s.pos++         // '{'
 	s.ws()
+	var idErr, okErr error
 	hasID := false
 	if !s.eat('}') {
 		for {
@@ -229,13 +240,13 @@ func parseResult(s *scanner, r *rawResult, i int, sem func(error)) error {
 				if err != nil {
 					return err
 				}
-				r.id, r.idEsc, hasID = s.b[start:end], esc, true
+				r.id, r.idEsc, hasID, idErr = s.b[start:end], esc, true, nil
 			case key == "ok" && (c == 't' || c == 'f'):
 				start, end, err := s.value(depth)
 				if err != nil {
 					return err
 				}
-				r.ok, r.hasOK = end-start == 4, true // "true" or "false"
+				r.ok, r.hasOK, okErr = end-start == 4, true, nil // "true" or "false"
 			case key == "output":
 				start, end, err := s.value(depth)
 				if err != nil {
@@ -262,10 +273,11 @@ func parseResult(s *scanner, r *rawResult, i int, sem func(error)) error {
 				}
 				switch key {
 				case "id":
-					sem(fmt.Errorf(`result %d: "id" must be a string`, i))
+					hasID, idErr = true, fmt.Errorf(`result %d: "id" must be a string`, i)
 				case "ok":
+					r.ok, r.hasOK, okErr = false, false, nil
 					if c != 'n' {
-						sem(fmt.Errorf(`result %d: "ok" must be true or false`, i))
+						okErr = fmt.Errorf(`result %d: "ok" must be true or false`, i)
 					}
 				}
 			}
@@ -279,8 +291,13 @@ func parseResult(s *scanner, r *rawResult, i int, sem func(error)) error {
 			return s.errorf("expected , or } after object member")
 		}
 	}
-	if !hasID {
+	switch {
+	case !hasID:
 		sem(fmt.Errorf(`result %d has no "id"`, i))
+	case idErr != nil:
+		sem(idErr)
+	case okErr != nil:
+		sem(okErr)
 	}
 	return nil
 }
