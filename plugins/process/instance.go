@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -316,6 +317,15 @@ func (in *instance) hasExited() bool {
 	}
 }
 
+// tailText returns the last stderr lines for an error message, or "".
+func (in *instance) tailText() string {
+	tail := in.stderrTail()
+	if len(tail) == 0 {
+		return ""
+	}
+	return "; last stderr: " + strings.Join(tail, " | ")
+}
+
 func (in *instance) exitError() *ExitError {
 	status := "still running"
 	select {
@@ -490,7 +500,7 @@ func (in *instance) fail(ctx context.Context, b *plugins.Batch, err error) error
 			// The poller's timer fired a hair before the context's.
 			cause = context.DeadlineExceeded
 		}
-		return fmt.Errorf("process %d did not answer batch %q in time; killed it and its process group: %w", in.pid, b.ID, cause)
+		return fmt.Errorf("process %d did not answer batch %q in time; killed it and its process group%s: %w", in.pid, b.ID, in.tailText(), cause)
 	case errors.Is(err, ErrProtocol):
 		in.stop(true)
 		return fmt.Errorf("process %d: %w", in.pid, err)
@@ -498,15 +508,20 @@ func (in *instance) fail(ctx context.Context, b *plugins.Batch, err error) error
 		// It exited, or closed its stdin or stdout: give it a moment to
 		// exit by itself so its status is its own.
 		t := time.NewTimer(exitGrace)
+		killed := false
 		select {
 		case <-in.exited:
 			in.stop(false)
 		case <-t.C:
 			in.stop(true)
+			killed = true
 		}
 		t.Stop()
 		e := in.exitError()
-		if !errors.Is(err, io.EOF) {
+		switch {
+		case killed:
+			e.Status = "closed its stdin or stdout without exiting, killed (" + e.Status + ")"
+		case !errors.Is(err, io.EOF):
 			e.Status += " (" + err.Error() + ")"
 		}
 		return e

@@ -146,7 +146,7 @@ func TestInvokerProcechoUnderLoad(t *testing.T) {
 		Concurrency: 2,
 		Batch:       invoker.BatchConfig{MaxItems: 50, MaxWait: time.Millisecond},
 	}, process.Config{Command: []string{procecho(t)}, Instances: 2})
-	const n = 2000
+	const n = 500
 	o := newOutcomes(n)
 	var wg sync.WaitGroup
 	for w := range 4 {

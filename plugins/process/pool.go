@@ -253,14 +253,9 @@ func (p *Pool) notify() {
 // release returns in after a batch; a non-nil reason retires it and starts
 // its replacement.
 func (p *Pool) release(in *instance, reason error) {
-	if reason == nil {
-		select {
-		case <-in.exited:
-			// It answered, then exited (or was killed by the OOM killer).
-			reason = in.exitError()
-		default:
-		}
-	}
+	// It may have answered, then exited (or met the OOM killer): retire it
+	// then, and let replace describe the exit once stderr is drained.
+	exited := reason == nil && in.hasExited()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -268,7 +263,7 @@ func (p *Pool) release(in *instance, reason error) {
 		in.state = stateRetired
 		// Close waits for it to exit at EOF, or kills it.
 		_ = in.stdin.Close()
-	case reason != nil:
+	case reason != nil || exited:
 		p.retire(in, reason)
 	default:
 		in.state = stateIdle
@@ -277,8 +272,8 @@ func (p *Pool) release(in *instance, reason error) {
 	}
 }
 
-// retire marks in as done with and starts a replacement. Called with p.mu
-// held.
+// retire marks in as done with and starts a replacement; a nil reason
+// means it exited. Called with p.mu held.
 func (p *Pool) retire(in *instance, reason error) {
 	in.state = stateRetired
 	if p.closed {

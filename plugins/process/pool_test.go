@@ -230,8 +230,8 @@ func TestHangKilledAtDeadline(t *testing.T) {
 	b := batch(event("hang", map[string]any{"hang": true}))
 	start := time.Now()
 	err := invoke(p, b, 2*time.Second)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want one wrapping context.DeadlineExceeded", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last stderr: grandchild") {
+		t.Fatalf("err = %v, want one wrapping context.DeadlineExceeded, with the last stderr lines", err)
 	}
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("Invoke returned after %s, before the deadline", d)
