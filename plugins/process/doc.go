@@ -7,7 +7,11 @@
 //
 // Each process runs one batch at a time. Its stderr lines are the function's
 // logs, handed to a plugins.LogFunc tagged with the request id of the batch
-// it is running. A process that crashes, breaks the protocol or misses its
+// that wrote them: a line written before the result line keeps its batch's
+// id even when it is read after the result (the pool notes how many stderr
+// bytes were unread when the batch ended), and a line written between
+// batches gets "". A stdout line that is not a result line (a stray print)
+// is logged the same way, with a warning, and harms nothing. A process that crashes, breaks the protocol or misses its
 // deadline is killed with its whole process group and replaced; its batch
 // fails with an error, and the invoker retries it. A process that keeps
 // failing to start is restarted with an exponential backoff, and Invoke

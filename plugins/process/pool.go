@@ -112,7 +112,8 @@ func (p *Pool) Restarts() int64 { return p.restarts.Load() }
 // Start spawns every instance and waits until each answered its first,
 // empty batch. It returns an error naming the command when one cannot be
 // started, exits, or does not answer within start_timeout (or before ctx
-// ends); the processes already started are then stopped.
+// ends); the processes already started are then stopped and the pool is
+// closed for good.
 func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	if p.started || p.closed {
@@ -177,7 +178,10 @@ func (p *Pool) Start(ctx context.Context) error {
 // (ErrProtocol), or missed ctx's deadline (an error wrapping
 // context.DeadlineExceeded; the process and its process group are killed).
 // A failed process is replaced in the background. While every instance is
-// failing to start, Invoke fails at once with ErrStartFailing.
+// failing to start, Invoke fails at once with ErrStartFailing. It returns
+// ErrNotStarted before Start and ErrClosed once Close began (or Start
+// failed). A batch whose ctx ended before it was sent leaves its process
+// be.
 func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 	if len(b.Results) < len(b.Events) {
 		b.Results = make([]plugins.Result, len(b.Events))
