@@ -50,6 +50,7 @@ type helperCommand struct {
 	Stray      string `json:"stray"`       // write this line to stdout before the result
 	Alloc      int    `json:"alloc"`       // allocate and touch this many bytes, keep them
 	Env        bool   `json:"env"`         // output the environment
+	Cwd        bool   `json:"cwd"`         // output the working directory
 	WrongBatch bool   `json:"wrong_batch"` // answer with another batch id
 	Garbage    bool   `json:"garbage"`     // answer a malformed line claiming the protocol
 	Huge       int    `json:"huge"`        // output a string of this many bytes
@@ -168,6 +169,9 @@ func helperMain() {
 				}
 			case c.Env:
 				res["ok"], res["output"] = true, os.Environ()
+			case c.Cwd:
+				wd, _ := os.Getwd()
+				res["ok"], res["output"] = true, wd
 			case c.Huge > 0:
 				res["ok"], res["output"] = true, strings.Repeat("x", c.Huge)
 			default:
