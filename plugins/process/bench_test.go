@@ -24,16 +24,17 @@ func BenchmarkPoolInvoke(b *testing.B) {
 				size += evs[i].Size()
 			}
 			batch := &plugins.Batch{ID: plugins.NewID(), Function: "f", Events: evs, Results: make([]plugins.Result, n)}
+			// One context for the run, so that allocations are Invoke's own.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			batch.Deadline, _ = ctx.Deadline()
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				batch.Deadline, _ = ctx.Deadline()
 				if err := p.Invoke(ctx, batch); err != nil {
 					b.Fatal(err)
 				}
-				cancel()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 		})
