@@ -80,7 +80,7 @@ func TestEventEncoding(t *testing.T) {
 
 func TestEventRoundTrip(t *testing.T) {
 	in := Event{ID: "1", Source: "s", Type: "t", Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Subject: "sub",
-		DataContentType: "application/cloudevents-batch+json", DataSchema: "https://example.com/s", Data: []byte(`{"k":"v"}`),
+		DataContentType: "application/cloudevents-batch+json", DataSchema: "https://example.com/s", Data: []byte(`{"k":"v"}`), DataValidJSON: true,
 		PartitionKey: "pk", TraceParent: "tp", TraceState: "ts", KafkaTopic: "topic", KafkaPartition: 1, KafkaOffset: 2,
 		KafkaHeaders: []KafkaHeader{{Key: "a", Value: []byte{0, 1}}}, Extensions: map[string]any{"x": "y", "n": int64(3), "f": 1.5, "b": false}}
 	b, _ := in.MarshalJSON()

@@ -37,9 +37,12 @@ const (
 	// before it is killed; stderrGrace how long its stderr may stay open
 	// after its group was killed (a descendant that left the group can hold
 	// it) before the pool stops reading it.
-	exitGrace   = 2 * time.Second
-	stderrGrace = time.Second
-	reapGrace   = 5 * time.Second
+	exitGrace = 2 * time.Second
+	// exitReadGrace is how long a read may still take once the process was
+	// reaped: enough to take what it wrote before exiting from the pipe.
+	exitReadGrace = 100 * time.Millisecond
+	stderrGrace   = time.Second
+	reapGrace     = 5 * time.Second
 )
 
 // instance is one process of a pool.
@@ -169,9 +172,11 @@ func (in *instance) wait() {
 	// A read or write of a batch in progress would block for as long as a
 	// descendant that left the group holds the pipe: make it return now
 	// (run checks exited after setting its deadlines, so none is missed).
-	past := time.Unix(1, 0)
-	_ = in.stdout.SetReadDeadline(past)
-	_ = in.stdin.SetWriteDeadline(past)
+	// The read deadline is not in the past: a result line the process wrote
+	// just before exiting may still sit unread in the pipe, and a deadline
+	// already passed fails the read without looking at it.
+	_ = in.stdout.SetReadDeadline(time.Now().Add(exitReadGrace))
+	_ = in.stdin.SetWriteDeadline(time.Unix(1, 0))
 	in.p.exitedIdle(in)
 }
 
@@ -339,9 +344,11 @@ func (in *instance) exitError() *ExitError {
 // interrupt makes the batch's pending read and write return at once; it
 // runs when the batch's context is cancelled before its deadline.
 func (in *instance) interrupt() {
-	past := time.Unix(1, 0)
-	_ = in.stdout.SetReadDeadline(past)
-	_ = in.stdin.SetWriteDeadline(past)
+	// The read deadline is not in the past: a result line the process wrote
+	// just before exiting may still sit unread in the pipe, and a deadline
+	// already passed fails the read without looking at it.
+	_ = in.stdout.SetReadDeadline(time.Now().Add(exitReadGrace))
+	_ = in.stdin.SetWriteDeadline(time.Unix(1, 0))
 	in.interrupted <- struct{}{}
 }
 
