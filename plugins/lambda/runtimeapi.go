@@ -140,7 +140,9 @@ func (pr *proc) complete(w http.ResponseWriter, r *http.Request, id string, isEr
 			Message: "Response payload size exceeded maximum allowed payload size (" + strconv.Itoa(MaxResponseSize) + " bytes).",
 		}
 	case err != nil:
-		// The runtime hung up mid-body: it is dying; the exit reports it.
+		// The invocation stays in progress: the runtime may post again, or
+		// it is dying and its exit will say so.
+		apiError(w, http.StatusBadRequest, "InvalidRequestBody", "cannot read the body: "+err.Error())
 		return
 	case isError:
 		res.err = decodeErrorBody(body, r.Header.Get(hdrErrorType))
