@@ -51,7 +51,9 @@ func TestUnderTheInvoker(t *testing.T) {
 			t.Fatalf("outcome err = %v", o.Err)
 		}
 		o = f.Call(&invoker.Item{Event: invokeEvent(`{"ms":1}`), Trigger: "invoke"})
-		var out struct{ SleptMS int `json:"slept_ms"` }
+		var out struct {
+			SleptMS int `json:"slept_ms"`
+		}
 		if o.Err != nil || json.Unmarshal(o.Output, &out) != nil || out.SleptMS != 1 {
 			t.Fatalf("after the timeout: %+v", o)
 		}
