@@ -30,6 +30,12 @@ type Params struct {
 	spans [MaxParams]span
 	n     int
 	id    [idLen]byte
+
+	// Scratch space for gathering a request's pairs, here because Params
+	// are pooled: the encoder's range-over-func loops make stack arrays
+	// escape.
+	hs     [48]kv
+	cs, qs [16]kv
 }
 
 type span struct{ start, end int32 }

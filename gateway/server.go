@@ -339,9 +339,7 @@ type call struct {
 // newCall builds the request's event. Everything it keeps is copied out of
 // ctx, which fasthttp reuses once the handler returns.
 func (s *Server) newCall(ctx *fasthttp.RequestCtx, p *Params, rt *fnRoute) *call {
-	var hs [48]kv
-	var cs, qs [16]kv
-	ri := requestInfo{headers: hs[:0], cookies: cs[:0], query: qs[:0]}
+	ri := requestInfo{headers: p.hs[:0], cookies: p.cs[:0], query: p.qs[:0]}
 	ri.gather(ctx, p)
 	tp := ctx.Request.Header.PeekBytes(strTraceparent)
 	ts := ctx.Request.Header.PeekBytes(strTracestate)
