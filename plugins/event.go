@@ -89,7 +89,7 @@ func IsJSONContentType(ct string) bool {
 // IsJSONData reports whether the event's Data is encoded as JSON ("data")
 // rather than base64: its content type is JSON and Data is valid JSON.
 func (e *Event) IsJSONData() bool {
-	return len(e.Data) > 0 && IsJSONContentType(e.DataContentType) && json.Valid(e.Data)
+	return len(e.Data) > 0 && IsJSONContentType(e.DataContentType) && validJSON(e.Data)
 }
 
 // Size estimates the encoded size of the event in bytes, for batch limits.
@@ -158,7 +158,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	ct := e.DataContentType
 	switch {
-	case IsJSONContentType(ct) && json.Valid(e.Data):
+	case IsJSONContentType(ct) && validJSON(e.Data):
 		if ct == "" {
 			ct = "application/json"
 		}
