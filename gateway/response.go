@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,26 +35,57 @@ type functionResponse struct {
 //     (one Set-Cookie each), body (a string, base64 when isBase64Encoded; any
 //     other JSON value is sent as its JSON text) and isBase64Encoded.
 //     Content-Type defaults to application/json;
+//   - a JSON string is a 200 whose body is the string's text, Content-Type
+//     application/json, as API Gateway does;
 //   - any other JSON, null included, is a 200 with that JSON as the body and
 //     Content-Type application/json. An empty output is the function's null.
+//
+// An object without a statusCode is passed through as it is: checking every
+// token of every response would cost more than the rest of the gateway, so
+// only its ends are checked. Other outputs are validated.
 //
 // On error it leaves resp untouched and returns an error wrapping
 // ErrBadOutput.
 func writeOutput(resp *fasthttp.Response, out []byte) error {
-	hasStatus, err := scanOutput(out)
-	if err != nil {
-		return err
-	}
-	if !hasStatus {
-		resp.SetStatusCode(fasthttp.StatusOK)
-		resp.Header.SetContentTypeBytes(strApplicationJSON)
-		if len(skipWS(out, 0)) == 0 {
-			resp.SetBody(strNull)
-		} else {
-			resp.SetBody(out)
-		}
+	rest := trimWS(out)
+	if len(rest) == 0 {
+		setJSONBody(resp, strNull)
 		return nil
 	}
+	switch rest[0] {
+	case '{':
+		if rest[len(rest)-1] != '}' {
+			return errNotObject
+		}
+		// The key can only be there if its text is, or an escape that
+		// could spell it.
+		if !bytes.Contains(rest, strStatusCode) && !bytes.Contains(rest, strUnicodeEscape) {
+			setJSONBody(resp, out)
+			return nil
+		}
+		hasStatus, err := scanOutput(rest)
+		if err != nil {
+			return err
+		}
+		if !hasStatus {
+			setJSONBody(resp, out)
+			return nil
+		}
+	case '"':
+		var s string
+		if err := json.Unmarshal(rest, &s); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadOutput, err)
+		}
+		setJSONBody(resp, []byte(s))
+		return nil
+	default:
+		if !json.Valid(rest) {
+			return fmt.Errorf("%w: not JSON", ErrBadOutput)
+		}
+		setJSONBody(resp, out)
+		return nil
+	}
+
 	var r functionResponse
 	if err := json.Unmarshal(out, &r); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadOutput, err)
@@ -127,7 +159,17 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 var (
 	strApplicationJSON = []byte("application/json")
 	strNull            = []byte("null")
+	strStatusCode      = []byte(`"statusCode"`)
+	strUnicodeEscape   = []byte(`\u`)
 )
+
+// setJSONBody answers 200 with body, which is the gateway's once the
+// invocation ended: it is not copied.
+func setJSONBody(resp *fasthttp.Response, body []byte) {
+	resp.SetStatusCode(fasthttp.StatusOK)
+	resp.Header.SetContentTypeBytes(strApplicationJSON)
+	resp.SetBodyRaw(body)
+}
 
 func headerValue(raw json.RawMessage) (string, bool, error) {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -227,6 +269,19 @@ func scanOutput(out []byte) (hasStatus bool, err error) {
 
 var errNotObject = fmt.Errorf("%w: malformed JSON object", ErrBadOutput)
 
+func trimWS(b []byte) []byte {
+	b = skipWS(b, 0)
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case ' ', '\t', '\n', '\r':
+			b = b[:len(b)-1]
+			continue
+		}
+		break
+	}
+	return b
+}
+
 func skipWS(b []byte, i int) []byte {
 	for i < len(b) {
 		switch b[i] {
@@ -249,19 +304,26 @@ func hasBackslash(b []byte) bool {
 }
 
 // stringEnd returns the length of the JSON string at the start of b
-// (quotes included), or -1.
+// (quotes included), or -1. It jumps from quote to quote with
+// bytes.IndexByte, which is vectorized: strings are most of a function's
+// output. Control characters inside are not checked.
 func stringEnd(b []byte) int {
-	for i := 1; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '\\':
-			i++
-		case c == '"':
-			return i + 1
-		case c < 0x20:
+	i := 1
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
 			return -1
 		}
+		i += j
+		n := 0
+		for k := i - 1; k >= 1 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+		i++
 	}
-	return -1
 }
 
 // valueEnd returns the length of the JSON value at the start of b, or -1.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -37,7 +38,9 @@ func TestWriteOutput(t *testing.T) {
 		{"nested statusCode does not count", `{"data":{"statusCode":404}}`, wantResponse{200, "application/json", `{"data":{"statusCode":404}}`, nil, nil}},
 		{"statusCode in a string does not count", `{"x":"\"statusCode\":1"}`, wantResponse{200, "application/json", `{"x":"\"statusCode\":1"}`, nil, nil}},
 		{"array", `[1,2,3]`, wantResponse{200, "application/json", `[1,2,3]`, nil, nil}},
-		{"string", `"hello"`, wantResponse{200, "application/json", `"hello"`, nil, nil}},
+		{"string is the body", `"hello \"you\""`, wantResponse{200, "application/json", `hello "you"`, nil, nil}},
+		{"padded object", " {\"a\":1}\n", wantResponse{200, "application/json", " {\"a\":1}\n", nil, nil}},
+		{"unicode escapes, no statusCode", `{"a":"\u003c"}`, wantResponse{200, "application/json", `{"a":"\u003c"}`, nil, nil}},
 		{"number", `42`, wantResponse{200, "application/json", `42`, nil, nil}},
 		{"null", `null`, wantResponse{200, "application/json", `null`, nil, nil}},
 		{"empty output is null", ``, wantResponse{200, "application/json", `null`, nil, nil}},
@@ -115,11 +118,14 @@ func TestWriteOutputErrors(t *testing.T) {
 	for _, out := range []string{
 		`not json`,
 		`{"a":1`,
-		`{"a":1}}`,
-		`{"a" 1}`,
-		`{"a":[1,2}`,
-		`{"a":"unterminated}`,
+		`{"statusCode":200}}`,
+		`{"statusCode" 200}`,
+		`{"statusCode":200,"a":[1,2}`,
+		`{"statusCode":200,"a":"unterminated}`,
+		`{"statusCode":200,"a":"x"]}`,
 		`[1,2`,
+		`"unterminated`,
+		`tru`,
 		`{"statusCode":"200"}`,
 		`{"statusCode":99}`,
 		`{"statusCode":600}`,
@@ -143,8 +149,9 @@ func TestWriteOutputErrors(t *testing.T) {
 }
 
 // FuzzWriteOutput checks the output scanner against encoding/json: for
-// valid JSON it finds a top-level statusCode exactly when there is one, and
-// writeOutput never panics on anything.
+// valid JSON it finds a top-level statusCode exactly when there is one,
+// writeOutput passes objects without one through unchanged, and it never
+// panics on anything.
 func FuzzWriteOutput(f *testing.F) {
 	for _, s := range []string{
 		`{"statusCode":200,"body":"x"}`, `{"a":{"statusCode":1}}`, `[{"statusCode":1}]`, `null`, ``,
@@ -169,8 +176,8 @@ func FuzzWriteOutput(f *testing.F) {
 		if got != (isObject && hasStatus) {
 			t.Fatalf("scanOutput(%q) statusCode = %v, want %v", out, got, isObject && hasStatus)
 		}
-		if !got && err != nil {
-			t.Fatalf("writeOutput(%q) = %v for JSON without statusCode", out, err)
+		if isObject && !hasStatus && (err != nil || !bytes.Equal(resp.Body(), out)) {
+			t.Fatalf("writeOutput(%q) = %v, body %q, for an object without statusCode", out, err, resp.Body())
 		}
 	})
 }
