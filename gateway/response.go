@@ -57,9 +57,10 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 		if rest[len(rest)-1] != '}' {
 			return errNotObject
 		}
-		// The key can only be there if its text is, or an escape that
-		// could spell it.
-		if !bytes.Contains(rest, strStatusCode) && !bytes.Contains(rest, strUnicodeEscape) {
+		// The key can only be there if its end is, or an escape that could
+		// spell it. `Code"` rather than the whole key: bytes.Index skips to
+		// candidates by their first byte, and a quote is everywhere in JSON.
+		if !bytes.Contains(rest, strCodeQuote) && !bytes.Contains(rest, strUnicodeEscape) {
 			setJSONBody(resp, out)
 			return nil
 		}
@@ -159,7 +160,7 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 var (
 	strApplicationJSON = []byte("application/json")
 	strNull            = []byte("null")
-	strStatusCode      = []byte(`"statusCode"`)
+	strCodeQuote       = []byte(`Code"`)
 	strUnicodeEscape   = []byte(`\u`)
 )
 
