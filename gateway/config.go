@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Config struct {
 	// RetryAfter is the Retry-After of 429 and 503 answers, rounded up to
 	// whole seconds. Defaults to 1s.
 	RetryAfter time.Duration
+	// TLS, when set, makes Serve speak HTTPS on its listener
+	// (server.tls). Defaults to nil: plain HTTP.
+	TLS *tls.Config
 	// PublishTimeout bounds one Publisher.Publish of an async route with an
 	// AsyncTopic. Defaults to 5s.
 	PublishTimeout time.Duration

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -29,8 +30,26 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tc, ok := c.(tlsConnection); ok {
+		// Keep the TLS methods visible: fasthttp's IsTLS looks for them.
+		return &tlsConn{conn: conn{Conn: c, lingerMax: l.lingerMax}, tls: tc}, nil
+	}
 	return &conn{Conn: c, lingerMax: l.lingerMax}, nil
 }
+
+type tlsConnection interface {
+	Handshake() error
+	ConnectionState() tls.ConnectionState
+}
+
+// tlsConn is a conn over TLS.
+type tlsConn struct {
+	conn
+	tls tlsConnection
+}
+
+func (c *tlsConn) Handshake() error                     { return c.tls.Handshake() }
+func (c *tlsConn) ConnectionState() tls.ConnectionState { return c.tls.ConnectionState() }
 
 func (l *listener) Close() error {
 	l.once.Do(func() { l.closeErr = l.Listener.Close() })
@@ -68,7 +87,10 @@ func (c *conn) Close() error {
 // lingerOnClose marks nc, a connection Serve accepted, for a lingering
 // close.
 func lingerOnClose(nc net.Conn) {
-	if c, ok := nc.(*conn); ok {
+	switch c := nc.(type) {
+	case *conn:
+		c.linger.Store(true)
+	case *tlsConn:
 		c.linger.Store(true)
 	}
 }

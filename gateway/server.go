@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -195,7 +196,8 @@ func (s *Server) handle(method, path string, h Handler) error {
 	return nil
 }
 
-// Serve accepts connections on ln and serves them until Shutdown. It logs
+// Serve accepts connections on ln and serves them until Shutdown, over TLS
+// when Config.TLS is set. It logs
 // "listening" with the bound address (field addr) first. It returns nil
 // after Shutdown, ErrServerClosed when Shutdown came first, or the
 // listener's error.
@@ -211,7 +213,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.serving = true
 	lingerMax := int64(max(2*s.cfg.MaxBody, lingerMaxMin))
-	s.ln = &listener{Listener: ln, lingerMax: lingerMax}
+	inner := ln
+	if s.cfg.TLS != nil {
+		inner = tls.NewListener(ln, s.cfg.TLS)
+	}
+	s.ln = &listener{Listener: inner, lingerMax: lingerMax}
 	l := s.ln
 	s.mu.Unlock()
 	s.log.Info().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")
