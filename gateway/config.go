@@ -1,8 +1,8 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
