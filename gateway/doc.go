@@ -52,6 +52,16 @@
 // that is not a valid response, 503 with Retry-After when the function is
 // shutting down or an async publish failed, 504 Endpoint request timed out.
 // Requests fasthttp cannot read get 400, 408 or 431 in the same shape.
+// A connection answered 413 before its body was read is closed gracefully
+// (half-close, then the rest of the body is drained for a bounded time),
+// so that clients still sending get the 413 rather than a reset.
+//
+// # Lifecycle
+//
+// The caller creates the listener (so that tableflip can hand it over) and
+// passes it to Serve, which logs "listening" with the bound addr; with
+// Config.TLS set it speaks HTTPS. Shutdown stops accepting and drains;
+// see its doc for requests still running when its context ends.
 //
 // # Metrics
 //

@@ -231,6 +231,9 @@ func appendHeaders(dst []byte, ri *requestInfo) []byte {
 	dst = appendGrouped(dst, ri.headers, true, ri.sourceIP)
 	var seenFor, seenProto, seenPort bool
 	for _, h := range ri.headers {
+		if len(h.k) < len(strXForwardedFor) || h.k[0]|0x20 != 'x' {
+			continue
+		}
 		switch {
 		case bytes.EqualFold(h.k, strXForwardedFor):
 			seenFor = true
@@ -309,7 +312,7 @@ func appendGrouped(dst []byte, pairs []kv, header bool, peer netip.Addr) []byte 
 				dst = appendMore(dst, ",", q.v)
 			}
 		}
-		if header && peer.IsValid() && bytes.EqualFold(p.k, strXForwardedFor) {
+		if header && peer.IsValid() && len(p.k) == len(strXForwardedFor) && bytes.EqualFold(p.k, strXForwardedFor) {
 			var buf [64]byte
 			dst = appendMore(dst, ", ", peer.AppendTo(buf[:0]))
 		}
@@ -359,6 +362,9 @@ func domainPrefix(host []byte) []byte {
 // function URLs and API Gateway. Like API Gateway HTTP APIs, form posts and
 // bodies without a content type count as binary.
 func isTextBody(ctype, body []byte) bool {
+	if string(ctype) == "application/json" {
+		return utf8.Valid(body)
+	}
 	if i := bytes.IndexByte(ctype, ';'); i >= 0 {
 		ctype = ctype[:i]
 	}
