@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -743,4 +744,32 @@ func TestServeAllocs(t *testing.T) {
 			t.Errorf("%q: %v allocations per request, want 0", raw[:strings.IndexByte(raw, '\r')], allocs)
 		}
 	}
+}
+
+// TestServeBadRequest sends a request fasthttp cannot parse over a raw
+// socket: it still gets the JSON error body and a request id.
+func TestServeBadRequest(t *testing.T) {
+	echo := startFunction(t, "echo", builtinHandler(t, "echo"), invoker.Config{}, nil)
+	ts := startServer(t, Config{}, []Route{{Method: "GET", Path: "/echo", Function: echo}})
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /echo HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !uuidRE.MatchString(resp.Header.Get(HeaderRequestID)) {
+		t.Errorf("no request id: %v", resp.Header)
+	}
+	checkError(t, resp, body, 400, "Bad Request")
 }
