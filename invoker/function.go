@@ -446,8 +446,13 @@ func (f *Function) run(items []*Item) {
 		f.running.Add(-1)
 		f.mu.Lock()
 		f.inflight--
+		closing := f.closing
 		f.mu.Unlock()
-		f.wake()
+		// A batcher waiting for a slot is woken by the slot itself; only a
+		// closing batcher waits for the last batch to end.
+		if closing {
+			f.wake()
+		}
 	}()
 	start := time.Now()
 

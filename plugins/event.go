@@ -93,7 +93,7 @@ func IsJSONContentType(ct string) bool {
 // IsJSONData reports whether the event's Data is encoded as JSON ("data")
 // rather than base64: its content type is JSON and Data is valid JSON.
 func (e *Event) IsJSONData() bool {
-	return len(e.Data) > 0 && IsJSONContentType(e.DataContentType) && (e.DataValidJSON || json.Valid(e.Data))
+	return len(e.Data) > 0 && IsJSONContentType(e.DataContentType) && (e.DataValidJSON || validJSON(e.Data))
 }
 
 // Size estimates the encoded size of the event in bytes, for batch limits.
@@ -162,7 +162,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	}
 	ct := e.DataContentType
 	switch {
-	case IsJSONContentType(ct) && (e.DataValidJSON || json.Valid(e.Data)):
+	case IsJSONContentType(ct) && (e.DataValidJSON || validJSON(e.Data)):
 		if ct == "" {
 			ct = "application/json"
 		}

@@ -1,0 +1,168 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// Config is the HTTP listener's configuration. Its zero value is usable:
+// every zero field takes the default its comment names.
+type Config struct {
+	// Listen is the address ListenAndServe listens on (server.listen);
+	// Serve uses the listener it is given instead. Defaults to ":8080".
+	Listen string
+	// MaxBody is the largest request body accepted, in bytes
+	// (server.max_body); a larger one is answered 413. Defaults to 6 MiB,
+	// Lambda's limit for synchronous payloads.
+	MaxBody int
+	// MaxHeaderBytes bounds the request line and headers; larger ones are
+	// answered 431. It is also the size of each connection's read buffer.
+	// Defaults to 16 KiB.
+	MaxHeaderBytes int
+	// ReadTimeout bounds reading one request, headers and body
+	// (server.read_timeout). Defaults to 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Defaults to 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request. Defaults to 60s.
+	IdleTimeout time.Duration
+	// MaxConns is the most connections served at once; more are answered
+	// 503 and closed. Defaults to 262144, fasthttp's default.
+	MaxConns int
+	// RetryAfter is the Retry-After of 429 and 503 answers, rounded up to
+	// whole seconds. Defaults to 1s.
+	RetryAfter time.Duration
+	// TLS, when set, makes Serve speak HTTPS on its listener
+	// (server.tls). Defaults to nil: plain HTTP.
+	TLS *tls.Config
+	// PublishTimeout bounds one Publisher.Publish of an async route with an
+	// AsyncTopic. Defaults to 5s.
+	PublishTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	DefaultListen         = ":8080"
+	DefaultMaxBody        = 6 << 20
+	DefaultMaxHeaderBytes = 16 << 10
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultMaxConns       = 256 * 1024
+	DefaultRetryAfter     = time.Second
+	DefaultPublishTimeout = 5 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	setInt(&c.MaxBody, DefaultMaxBody)
+	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDur(&c.ReadTimeout, DefaultReadTimeout)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setInt(&c.MaxConns, DefaultMaxConns)
+	setDur(&c.RetryAfter, DefaultRetryAfter)
+	setDur(&c.PublishTimeout, DefaultPublishTimeout)
+	return c
+}
+
+func setInt(p *int, d int) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setDur(p *time.Duration, d time.Duration) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+// Validate reports every field out of range, naming its config key.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(bad bool, key string, v any) {
+		if bad {
+			errs = append(errs, fmt.Errorf("%s: must not be negative, got %v", key, v))
+		}
+	}
+	check(c.MaxBody < 0, "server.max_body", c.MaxBody)
+	check(c.MaxHeaderBytes < 0, "server.max_header_bytes", c.MaxHeaderBytes)
+	check(c.ReadTimeout < 0, "server.read_timeout", c.ReadTimeout)
+	check(c.WriteTimeout < 0, "server.write_timeout", c.WriteTimeout)
+	check(c.IdleTimeout < 0, "server.idle_timeout", c.IdleTimeout)
+	check(c.MaxConns < 0, "server.max_conns", c.MaxConns)
+	check(c.RetryAfter < 0, "server.retry_after", c.RetryAfter)
+	check(c.PublishTimeout < 0, "server.publish_timeout", c.PublishTimeout)
+	if c.MaxHeaderBytes > 0 && c.MaxHeaderBytes < 1024 {
+		errs = append(errs, fmt.Errorf("server.max_header_bytes: must be at least 1KiB, got %d", c.MaxHeaderBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Mode is how an HTTP route invokes its function.
+type Mode string
+
+// Modes of a route. The zero Mode is ModeSync.
+const (
+	// ModeSync waits for the function; its result is the response.
+	ModeSync Mode = "sync"
+	// ModeAsync answers 202 with the request id once the event is accepted
+	// (queued in the function's bounded queue, or published to AsyncTopic).
+	ModeAsync Mode = "async"
+)
+
+// Publisher publishes the events of async routes with an AsyncTopic to a
+// durable log (Kafka), from which a trigger delivers them to the function.
+// Implementations must be safe for concurrent use.
+type Publisher interface {
+	// Publish returns once the event is durably stored in topic, or with an
+	// error; the request is answered 202 only after it returned nil, 503
+	// otherwise. ctx carries the Config.PublishTimeout deadline.
+	Publish(ctx context.Context, topic string, ev *plugins.Event) error
+}
+
+// Route binds an HTTP method and path to a function.
+type Route struct {
+	// Method is an HTTP method, or "ANY" (or "") for every method.
+	Method string
+	// Path is the path pattern: segments separated by /, a segment {name}
+	// matches one non-empty segment and names a path parameter, a last
+	// segment {name+} matches the rest of the path (one or more segments).
+	// A static segment is preferred over {name}, {name} over {name+}. One
+	// trailing slash is ignored, in the pattern and in requests.
+	Path string
+	// Function is the function to invoke. Required.
+	Function *invoker.Function
+	// Mode is ModeSync (the default) or ModeAsync.
+	Mode Mode
+	// AsyncTopic, for ModeAsync, sends events to this topic through
+	// Publisher instead of the function's in-memory queue.
+	AsyncTopic string
+	// Publisher is required when AsyncTopic is set.
+	Publisher Publisher
+}
+
+// Deps are what a Server or Admin needs that is not configuration.
+type Deps struct {
+	// Logger receives the "listening" line and errors. Defaults to a
+	// disabled logger.
+	Logger *zerolog.Logger
+	// Metrics receives the gateway's series; the caller registers it.
+	// Defaults to a new set that New registers with metrics.RegisterSet and
+	// Shutdown unregisters. The Admin ignores it: /metrics writes every
+	// registered set.
+	Metrics *metrics.Set
+}

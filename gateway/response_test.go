@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/valyala/fasthttp"
+)
+
+type wantResponse struct {
+	code    int
+	ctype   string
+	body    string
+	headers map[string]string
+	cookies []string
+}
+
+func TestWriteOutput(t *testing.T) {
+	lambdaResp, err := json.Marshal(events.APIGatewayV2HTTPResponse{
+		StatusCode: 201,
+		Headers:    map[string]string{"X-From": "go"},
+		Body:       "created",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		out  string
+		want wantResponse
+	}{
+		{"plain object", `{"a":1,"b":[1,2,{"c":"}"}]}`, wantResponse{200, "application/json", `{"a":1,"b":[1,2,{"c":"}"}]}`, nil, nil}},
+		{"nested statusCode does not count", `{"data":{"statusCode":404}}`, wantResponse{200, "application/json", `{"data":{"statusCode":404}}`, nil, nil}},
+		{"statusCode in a string does not count", `{"x":"\"statusCode\":1"}`, wantResponse{200, "application/json", `{"x":"\"statusCode\":1"}`, nil, nil}},
+		{"array", `[1,2,3]`, wantResponse{200, "application/json", `[1,2,3]`, nil, nil}},
+		{"string is the body", `"hello \"you\""`, wantResponse{200, "application/json", `hello "you"`, nil, nil}},
+		{"padded object", " {\"a\":1}\n", wantResponse{200, "application/json", " {\"a\":1}\n", nil, nil}},
+		{"unicode escapes, no statusCode", `{"a":"\u003c"}`, wantResponse{200, "application/json", `{"a":"\u003c"}`, nil, nil}},
+		{"number", `42`, wantResponse{200, "application/json", `42`, nil, nil}},
+		{"null", `null`, wantResponse{200, "application/json", `null`, nil, nil}},
+		{"empty output is null", ``, wantResponse{200, "application/json", `null`, nil, nil}},
+		{"whitespace output is null", " \n", wantResponse{200, "application/json", `null`, nil, nil}},
+		{"empty object", `{}`, wantResponse{200, "application/json", `{}`, nil, nil}},
+		{"response", `{"statusCode":201,"headers":{"Content-Type":"text/plain","X-N":7,"X-B":true},"body":"made"}`,
+			wantResponse{201, "text/plain", "made", map[string]string{"X-N": "7", "X-B": "true"}, nil}},
+		{"response without content type", `{"statusCode":404,"body":"{\"error\":\"no\"}"}`,
+			wantResponse{404, "application/json", `{"error":"no"}`, nil, nil}},
+		{"base64 body", `{"statusCode":200,"headers":{"content-type":"image/png"},"body":"iVBORw0KGgo=","isBase64Encoded":true}`,
+			wantResponse{200, "image/png", "\x89PNG\r\n\x1a\n", nil, nil}},
+		{"cookies", `{"statusCode":200,"cookies":["a=1; Path=/","b=2; HttpOnly"],"body":""}`,
+			wantResponse{200, "application/json", "", nil, []string{"a=1; Path=/", "b=2; HttpOnly"}}},
+		{"multi-value headers", `{"statusCode":200,"multiValueHeaders":{"X-M":["1","2"]}}`,
+			wantResponse{200, "application/json", "", map[string]string{"X-M": "1"}, nil}},
+		{"non-string body kept as JSON", `{"statusCode":200,"body":{"k":[1]}}`,
+			wantResponse{200, "application/json", `{"k":[1]}`, nil, nil}},
+		{"null fields of aws-lambda-go", string(lambdaResp), wantResponse{201, "application/json", "created", map[string]string{"X-From": "go"}, nil}},
+		{"framing headers dropped", `{"statusCode":200,"headers":{"Content-Length":"99","Connection":"close","X-Sluice-Request-Id":"forged"},"body":"ok"}`,
+			wantResponse{200, "application/json", "ok", map[string]string{"Content-Length": "", "Connection": "", HeaderRequestID: ""}, nil}},
+		{"escaped statusCode key", `{"status\u0043ode":202}`, wantResponse{202, "application/json", "", nil, nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp fasthttp.Response
+			if err := writeOutput(&resp, []byte(tt.out)); err != nil {
+				t.Fatalf("writeOutput: %v", err)
+			}
+			checkResponse(t, &resp, tt.want)
+		})
+	}
+}
+
+func checkResponse(t *testing.T, resp *fasthttp.Response, want wantResponse) {
+	t.Helper()
+	if resp.StatusCode() != want.code {
+		t.Errorf("status = %d, want %d", resp.StatusCode(), want.code)
+	}
+	if got := string(resp.Header.ContentType()); got != want.ctype {
+		t.Errorf("content-type = %q, want %q", got, want.ctype)
+	}
+	if got := string(resp.Body()); got != want.body {
+		t.Errorf("body = %q, want %q", got, want.body)
+	}
+	for k, v := range want.headers {
+		if got := string(resp.Header.Peek(k)); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	var cookies []string
+	for _, v := range resp.Header.Cookies() {
+		cookies = append(cookies, string(v))
+	}
+	sort.Strings(cookies)
+	if !slices.Equal(cookies, want.cookies) {
+		t.Errorf("Set-Cookie = %q, want %q", cookies, want.cookies)
+	}
+}
+
+func TestWriteOutputMultiValues(t *testing.T) {
+	var resp fasthttp.Response
+	if err := writeOutput(&resp, []byte(`{"statusCode":200,"multiValueHeaders":{"X-M":["1","2"]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range resp.Header.PeekAll("X-M") {
+		got = append(got, string(v))
+	}
+	if !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("X-M = %q", got)
+	}
+}
+
+func TestWriteOutputErrors(t *testing.T) {
+	for _, out := range []string{
+		`not json`,
+		`{"a":1`,
+		`{"statusCode":200}}`,
+		`{"statusCode" 200}`,
+		`{"statusCode":200,"a":[1,2}`,
+		`{"statusCode":200,"a":"unterminated}`,
+		`{"statusCode":200,"a":"x"]}`,
+		`[1,2`,
+		`"unterminated`,
+		`tru`,
+		`{"statusCode":"200"}`,
+		`{"statusCode":99}`,
+		`{"statusCode":600}`,
+		`{"statusCode":200,"headers":{"X":{"nested":1}}}`,
+		`{"statusCode":200,"headers":[1]}`,
+		`{"statusCode":200,"body":"%%%","isBase64Encoded":true}`,
+		`{"statusCode":200,"cookies":"a=1"}`,
+	} {
+		t.Run(out, func(t *testing.T) {
+			var resp fasthttp.Response
+			resp.Header.Set("X-Before", "kept")
+			err := writeOutput(&resp, []byte(out))
+			if !errors.Is(err, ErrBadOutput) {
+				t.Fatalf("writeOutput(%s) = %v, want ErrBadOutput", out, err)
+			}
+			if resp.StatusCode() != 200 || len(resp.Body()) != 0 || string(resp.Header.Peek("X-Before")) != "kept" {
+				t.Fatalf("response changed on error: %d %q", resp.StatusCode(), resp.Body())
+			}
+		})
+	}
+}
+
+// FuzzWriteOutput checks the output scanner against encoding/json: for
+// valid JSON it finds a top-level statusCode exactly when there is one,
+// writeOutput passes objects without one through unchanged, and it never
+// panics on anything.
+func FuzzWriteOutput(f *testing.F) {
+	for _, s := range []string{
+		`{"statusCode":200,"body":"x"}`, `{"a":{"statusCode":1}}`, `[{"statusCode":1}]`, `null`, ``,
+		`{"statusCode":201,"headers":{"a":"b"},"cookies":["c=d"],"isBase64Encoded":true,"body":"aGk="}`,
+		`{"x":"\u0022statusCode\u0022"}`, `{"status\u0043ode":200}`, `{"a":[[[[[]]]]],"b":-1.5e3,"c":true}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, out []byte) {
+		var resp fasthttp.Response
+		err := writeOutput(&resp, out)
+		if !json.Valid(out) {
+			return // the scanner may pass some invalid objects through, by design
+		}
+		var m map[string]json.RawMessage
+		isObject := json.Unmarshal(out, &m) == nil && m != nil
+		_, hasStatus := m["statusCode"]
+		got, serr := scanOutput(out)
+		if serr != nil {
+			t.Fatalf("scanOutput(%q) rejects valid JSON: %v", out, serr)
+		}
+		if got != (isObject && hasStatus) {
+			t.Fatalf("scanOutput(%q) statusCode = %v, want %v", out, got, isObject && hasStatus)
+		}
+		if isObject && !hasStatus && (err != nil || !bytes.Equal(resp.Body(), out)) {
+			t.Fatalf("writeOutput(%q) = %v, body %q, for an object without statusCode", out, err, resp.Body())
+		}
+	})
+}

@@ -1,0 +1,523 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// HeaderRequestID is the response header that carries the id of every
+// request, the id of its event and of its invocation log line.
+const HeaderRequestID = "X-Sluice-Request-Id"
+
+// TriggerHTTP is the trigger name of events from HTTP routes, in invocation
+// logs and metrics.
+const TriggerHTTP = "http"
+
+// ErrServerClosed is returned by Serve after Shutdown was called.
+var ErrServerClosed = errors.New("gateway: server closed")
+
+// Handler handles a request matched by a route added with Server.Handle.
+// The response already carries X-Sluice-Request-Id. p and ctx must not be
+// used after the handler returns.
+type Handler func(ctx *fasthttp.RequestCtx, p *Params)
+
+// Error messages of the JSON error body.
+const (
+	msgNotFound         = "Not Found"
+	msgMethodNotAllowed = "Method Not Allowed"
+	msgTooLarge         = "Request Entity Too Large"
+	msgTooMany          = "Too Many Requests"
+	msgUnavailable      = "Service Unavailable"
+	msgFunctionError    = "Function error"
+	msgBadOutput        = "Function returned an invalid response"
+	msgTimeout          = "Endpoint request timed out"
+	msgInternal         = "Internal Server Error"
+)
+
+var (
+	strRequestID   = []byte(HeaderRequestID)
+	strAllow       = []byte(fasthttp.HeaderAllow)
+	strRetryAfter  = []byte(fasthttp.HeaderRetryAfter)
+	strTraceparent = []byte("Traceparent")
+	strTracestate  = []byte("Tracestate")
+)
+
+// Server is the HTTP gateway: it routes requests to functions (sync and
+// async) and to handlers added with Handle. Create it with New, start it
+// with Serve and stop it with Shutdown. Its methods are safe for concurrent
+// use.
+type Server struct {
+	cfg        Config
+	srv        *fasthttp.Server
+	router     router
+	log        zerolog.Logger
+	errLog     zerolog.Logger // sampled, for the hot path
+	set        *metrics.Set
+	ownSet     bool
+	none       *routeMetrics
+	retryAfter []byte
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+	ln      *listener
+	unreg   sync.Once
+
+	draining atomic.Bool
+	inflight atomic.Int64
+}
+
+// fnRoute is a route to a function.
+type fnRoute struct {
+	fn     *invoker.Function
+	source string
+	topic  string
+	pub    Publisher
+}
+
+// New returns a Server for routes under cfg. It validates cfg and every
+// route, and returns all their errors, each naming its route; it starts
+// nothing. Functions need not be started yet.
+func New(cfg Config, routes []Route, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := zerolog.Nop()
+	if deps.Logger != nil {
+		log = *deps.Logger
+	}
+	log = log.With().Str("component", "gateway").Logger()
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		errLog: log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second}),
+		set:    deps.Metrics,
+	}
+	if s.set == nil {
+		s.set = metrics.NewSet()
+		s.ownSet = true
+	}
+	s.retryAfter = strconv.AppendInt(nil, int64((cfg.RetryAfter+time.Second-1)/time.Second), 10)
+	s.none = newRouteMetrics(s.set, unmatchedRoute)
+
+	var errs []error
+	for i, r := range routes {
+		if err := s.addRoute(r); err != nil {
+			errs = append(errs, fmt.Errorf("route %d (%s %s): %w", i, r.Method, r.Path, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if s.ownSet {
+		metrics.RegisterSet(s.set)
+	}
+
+	s.srv = &fasthttp.Server{
+		Handler:                      s.serve,
+		ErrorHandler:                 s.onError,
+		ExpectHandler:                s.expect,
+		MaxRequestBodySize:           cfg.MaxBody,
+		ReadBufferSize:               cfg.MaxHeaderBytes,
+		ReadTimeout:                  cfg.ReadTimeout,
+		WriteTimeout:                 cfg.WriteTimeout,
+		IdleTimeout:                  cfg.IdleTimeout,
+		Concurrency:                  cfg.MaxConns,
+		DisablePreParseMultipartForm: true, // the function gets the body as sent
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{log},
+	}
+	return s, nil
+}
+
+func (s *Server) addRoute(r Route) error {
+	if r.Function == nil {
+		return errors.New("no function")
+	}
+	rt := &fnRoute{fn: r.Function, source: "/sluice/http/" + r.Function.Name(), topic: r.AsyncTopic, pub: r.Publisher}
+	var h Handler
+	switch r.Mode {
+	case ModeSync, "":
+		if r.AsyncTopic != "" {
+			return errors.New("async_topic needs mode: async")
+		}
+		h = s.syncHandler(rt)
+	case ModeAsync:
+		if r.AsyncTopic != "" && r.Publisher == nil {
+			return errors.New("async_topic needs a Kafka publisher")
+		}
+		h = s.asyncHandler(rt)
+	default:
+		return fmt.Errorf("mode %q: must be sync or async", r.Mode)
+	}
+	return s.handle(r.Method, r.Path, h)
+}
+
+// Handle adds a route to h: method is an HTTP method or "ANY", path a
+// pattern as in Route.Path. It must be called before Serve; it returns an
+// error wrapping ErrBadRoute or ErrDuplicateRoute, or one saying Serve has
+// begun.
+func (s *Server) Handle(method, path string, h Handler) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		return errors.New("gateway: Handle after Serve")
+	}
+	return s.handle(method, path, h)
+}
+
+func (s *Server) handle(method, path string, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil handler", ErrBadRoute)
+	}
+	ep := &endpoint{handle: h}
+	if err := s.router.add(method, path, ep); err != nil {
+		return err
+	}
+	ep.metrics = newRouteMetrics(s.set, ep.key)
+	return nil
+}
+
+// Serve accepts connections on ln and serves them until Shutdown, over TLS
+// when Config.TLS is set. It logs
+// "listening" with the bound address (field addr) first. It returns nil
+// after Shutdown, ErrServerClosed when Shutdown came first, or the
+// listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("gateway: Serve called twice")
+	}
+	s.serving = true
+	lingerMax := int64(max(2*s.cfg.MaxBody, lingerMaxMin))
+	inner := ln
+	if s.cfg.TLS != nil {
+		inner = tls.NewListener(ln, s.cfg.TLS)
+	}
+	s.ln = &listener{Listener: inner, lingerMax: lingerMax}
+	l := s.ln
+	s.mu.Unlock()
+	s.log.Info().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")
+	err := s.srv.Serve(l)
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+// ListenAndServe listens on Config.Listen and serves, as Serve.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// Shutdown stops accepting connections, closes idle ones and waits for the
+// requests in flight to be answered (each with Connection: close) or for
+// ctx to end. A request still in flight when ctx ends is not cut off: it
+// keeps its connection and is answered when its invocation ends, at the
+// latest twice its function's timeout later (queue wait and run), or at
+// once with 503 when its function is closed. Call Wait after closing the
+// functions to let those last answers out. Shutdown returns nil, or an
+// error wrapping ctx's error that counts the requests left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	ln := s.ln
+	s.mu.Unlock()
+	s.draining.Store(true)
+	err := s.srv.ShutdownWithContext(ctx)
+	if ln != nil {
+		_ = ln.Close() // if Shutdown raced Serve before fasthttp took the listener
+	}
+	s.unreg.Do(func() {
+		if s.ownSet {
+			metrics.UnregisterSet(s.set, false)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: shutdown: %d requests still in flight: %w", s.inflight.Load(), err)
+	}
+	return nil
+}
+
+// Wait waits until no request is in flight, or ctx ends. It is meant for
+// after Shutdown.
+func (s *Server) Wait(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gateway: %d requests still in flight: %w", s.inflight.Load(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// InFlight returns the number of requests being handled.
+func (s *Server) InFlight() int { return int(s.inflight.Load()) }
+
+var paramsPool = sync.Pool{New: func() any { return new(Params) }}
+
+// serve is the fasthttp handler: id, route, dispatch, count.
+func (s *Server) serve(ctx *fasthttp.RequestCtx) {
+	s.inflight.Add(1)
+	p := paramsPool.Get().(*Params)
+	defer s.done(ctx, p)
+	newRequestID(&p.id)
+	ctx.Response.Header.SetCanonical(strRequestID, p.id[:])
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
+	ep, miss := s.router.lookup(ctx.Method(), ctx.Path(), p)
+	switch {
+	case ep != nil:
+		ep.handle(ctx, p)
+		ep.metrics.observe(ctx.Response.StatusCode(), ctx.Time())
+	case miss != nil:
+		ctx.Response.Header.SetCanonical(strAllow, s2b(miss.allow))
+		writeError(ctx, p.id[:], fasthttp.StatusMethodNotAllowed, msgMethodNotAllowed)
+		s.none.observe(fasthttp.StatusMethodNotAllowed, ctx.Time())
+	default:
+		writeError(ctx, p.id[:], fasthttp.StatusNotFound, msgNotFound)
+		s.none.observe(fasthttp.StatusNotFound, ctx.Time())
+	}
+}
+
+func (s *Server) done(ctx *fasthttp.RequestCtx, p *Params) {
+	if r := recover(); r != nil {
+		route := ""
+		if p.ep != nil {
+			route = p.ep.key
+		}
+		s.log.Error().Str("request_id", string(p.id[:])).Str("route", route).Interface("panic", r).Msg("handler panicked")
+		ctx.Response.Reset()
+		ctx.Response.Header.SetCanonical(strRequestID, p.id[:])
+		writeError(ctx, p.id[:], fasthttp.StatusInternalServerError, msgInternal)
+	}
+	p.reset(nil)
+	paramsPool.Put(p)
+	s.inflight.Add(-1)
+}
+
+// s2b views s as bytes; the bytes must not be written.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// call is one request's event and invoker item, allocated together.
+type call struct {
+	item invoker.Item
+	ev   plugins.Event
+}
+
+// newCall builds the request's event. Everything it keeps is copied out of
+// ctx, which fasthttp reuses once the handler returns.
+func (s *Server) newCall(ctx *fasthttp.RequestCtx, p *Params, rt *fnRoute) *call {
+	ri := requestInfo{headers: p.hs[:0], cookies: p.cs[:0], query: p.qs[:0]}
+	ri.gather(ctx, p)
+	tp := ctx.Request.Header.PeekBytes(strTraceparent)
+	ts := ctx.Request.Header.PeekBytes(strTracestate)
+
+	// One allocation holds the event's strings and its data: the strings
+	// first, viewed in place, then the payload. Nothing writes to it after.
+	buf := make([]byte, 0, idLen+len(ri.rawPath)+len(tp)+len(ts)+estimateDataSize(&ri))
+	buf = append(buf, p.id[:]...)
+	buf = append(buf, ri.rawPath...)
+	buf = append(buf, tp...)
+	buf = append(buf, ts...)
+	n := len(buf)
+	strs := unsafe.String(unsafe.SliceData(buf), n)
+	buf = appendRequestData(buf, &ri)
+
+	c := &call{}
+	c.ev = plugins.Event{
+		ID:              strs[:idLen],
+		Source:          rt.source,
+		Type:            plugins.TypeHTTPRequest,
+		Time:            ri.now,
+		Subject:         strs[idLen : idLen+len(ri.rawPath)],
+		DataContentType: "application/json",
+		Data:            buf[n:len(buf):len(buf)],
+		TraceParent:     strs[idLen+len(ri.rawPath) : idLen+len(ri.rawPath)+len(tp)],
+		TraceState:      strs[idLen+len(ri.rawPath)+len(tp):],
+	}
+	c.item.Event = &c.ev
+	c.item.Trigger = TriggerHTTP
+	return c
+}
+
+func (s *Server) syncHandler(rt *fnRoute) Handler {
+	return func(ctx *fasthttp.RequestCtx, p *Params) {
+		c := s.newCall(ctx, p, rt)
+		o := rt.fn.Call(&c.item)
+		if o.Err != nil {
+			s.writeInvokeError(ctx, p, o.Err)
+			return
+		}
+		if err := writeOutput(&ctx.Response, o.Output); err != nil {
+			s.errLog.Warn().Str("function", rt.fn.Name()).Str("request_id", c.ev.ID).Err(err).Msg("function returned an invalid HTTP response")
+			writeError(ctx, p.id[:], fasthttp.StatusBadGateway, msgBadOutput)
+		}
+	}
+}
+
+// asyncDone is the Done of async items: the invoker logs and counts their
+// outcome and dead-letters them; nobody waits.
+func asyncDone(*invoker.Item, invoker.Outcome) {}
+
+// asyncAttempts are the tries of an async event: Lambda's two retries.
+const asyncAttempts = 3
+
+func (s *Server) asyncHandler(rt *fnRoute) Handler {
+	return func(ctx *fasthttp.RequestCtx, p *Params) {
+		c := s.newCall(ctx, p, rt)
+		if rt.topic != "" {
+			pctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
+			err := rt.pub.Publish(pctx, rt.topic, &c.ev)
+			cancel()
+			if err != nil {
+				s.errLog.Error().Str("function", rt.fn.Name()).Str("request_id", c.ev.ID).Str("topic", rt.topic).Err(err).Msg("cannot publish async event")
+				ctx.Response.Header.SetCanonical(strRetryAfter, s.retryAfter)
+				writeError(ctx, p.id[:], fasthttp.StatusServiceUnavailable, msgUnavailable)
+				return
+			}
+		} else {
+			c.item.DeadLetter = true
+			c.item.Attempts = asyncAttempts
+			c.item.Done = asyncDone
+			if err := rt.fn.Submit(&c.item); err != nil {
+				s.writeInvokeError(ctx, p, err)
+				return
+			}
+		}
+		var buf [80]byte
+		b := append(buf[:0], `{"requestId":"`...)
+		b = append(b, p.id[:]...)
+		b = append(b, `"}`...)
+		ctx.SetStatusCode(fasthttp.StatusAccepted)
+		ctx.Response.Header.SetContentTypeBytes(strApplicationJSON)
+		ctx.SetBody(b)
+	}
+}
+
+// writeInvokeError maps an invocation error to its status (SPEC §6).
+func (s *Server) writeInvokeError(ctx *fasthttp.RequestCtx, p *Params, err error) {
+	switch {
+	case errors.Is(err, invoker.ErrQueueFull):
+		ctx.Response.Header.SetCanonical(strRetryAfter, s.retryAfter)
+		writeError(ctx, p.id[:], fasthttp.StatusTooManyRequests, msgTooMany)
+	case errors.Is(err, invoker.ErrClosed), errors.Is(err, context.Canceled):
+		// The function is shutting down; another instance can take it.
+		ctx.Response.Header.SetCanonical(strRetryAfter, s.retryAfter)
+		writeError(ctx, p.id[:], fasthttp.StatusServiceUnavailable, msgUnavailable)
+	case errors.Is(err, invoker.ErrTimeout):
+		writeError(ctx, p.id[:], fasthttp.StatusGatewayTimeout, msgTimeout)
+	default:
+		// The invoker logged the function's error with the request id;
+		// its text stays out of the response, as on API Gateway.
+		writeError(ctx, p.id[:], fasthttp.StatusBadGateway, msgFunctionError)
+	}
+}
+
+// writeError answers with code and the JSON error body
+// {"message":msg,"requestId":id}.
+func writeError(ctx *fasthttp.RequestCtx, id []byte, code int, msg string) {
+	var buf [256]byte
+	b := append(buf[:0], `{"message":`...)
+	b = plugins.AppendJSONString(b, msg)
+	b = append(b, `,"requestId":"`...)
+	b = append(b, id...)
+	b = append(b, `"}`...)
+	ctx.SetStatusCode(code)
+	ctx.Response.Header.SetContentTypeBytes(strApplicationJSON)
+	ctx.SetBody(b)
+}
+
+// WriteError answers ctx with code and the gateway's JSON error body,
+// {"message":msg,"requestId":ID}, ID being the request's
+// X-Sluice-Request-Id. Handlers added with Handle may use it.
+func WriteError(ctx *fasthttp.RequestCtx, code int, msg string) {
+	writeError(ctx, ctx.Response.Header.PeekBytes(strRequestID), code, msg)
+}
+
+// onError answers requests fasthttp could not read: 413 for a body over
+// max_body, 431 for headers over max_header_bytes, 408 for a read timeout,
+// 400 otherwise.
+func (s *Server) onError(ctx *fasthttp.RequestCtx, err error) {
+	var id [idLen]byte
+	newRequestID(&id)
+	ctx.Response.Header.SetCanonical(strRequestID, id[:])
+	code, msg := fasthttp.StatusBadRequest, "Bad Request"
+	var small *fasthttp.ErrSmallBuffer
+	var nerr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code, msg = fasthttp.StatusRequestEntityTooLarge, msgTooLarge
+		lingerOnClose(ctx.Conn())
+	case errors.As(err, &small):
+		code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large"
+	case errors.As(err, &nerr) && nerr.Timeout():
+		code, msg = fasthttp.StatusRequestTimeout, "Request Timeout"
+	}
+	writeError(ctx, id[:], code, msg)
+	s.none.observe(code, time.Time{})
+}
+
+// expect answers "Expect: 100-continue" requests: a declared body over
+// max_body gets its 413 before the client sends it.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	if ctx.Request.Header.ContentLength() <= s.cfg.MaxBody {
+		return fasthttp.StatusContinue
+	}
+	// fasthttp's doc asks ExpectHandler not to touch the response, yet
+	// writes the response as it stands after a rejection (our tests hold
+	// it to that): setting it here gives this 413 the same request id and
+	// JSON body as every other answer.
+	var id [idLen]byte
+	newRequestID(&id)
+	ctx.Response.Header.SetCanonical(strRequestID, id[:])
+	writeError(ctx, id[:], fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
+	lingerOnClose(ctx.Conn())
+	s.none.observe(fasthttp.StatusRequestEntityTooLarge, time.Time{})
+	return fasthttp.StatusRequestEntityTooLarge
+}
+
+// fasthttpLogger sends fasthttp's own messages (mostly connections that
+// broke) to the debug level.
+type fasthttpLogger struct{ l zerolog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug().Msgf(format, args...)
+}
