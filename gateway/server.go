@@ -369,6 +369,7 @@ func (s *Server) newCall(ctx *fasthttp.RequestCtx, p *Params, rt *fnRoute) *call
 		Time:            ri.now,
 		Subject:         strs[idLen : idLen+len(ri.rawPath)],
 		DataContentType: "application/json",
+		DataValidJSON:   true, // built by encoding/json or a fuzzed encoder here
 		Data:            buf[n:len(buf):len(buf)],
 		TraceParent:     strs[idLen+len(ri.rawPath) : idLen+len(ri.rawPath)+len(tp)],
 		TraceState:      strs[idLen+len(ri.rawPath)+len(tp):],

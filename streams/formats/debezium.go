@@ -174,6 +174,7 @@ func (Debezium) Decode(r *Record) ([]*plugins.Event, error) {
 		Time:            cdcTime(src, top, r.Timestamp),
 		Subject:         strings.Join(parts, "."),
 		DataContentType: "application/json",
+		DataValidJSON:   true, // built by encoding/json or a fuzzed encoder here
 		Data:            data.Bytes(),
 		PartitionKey:    canonicalKey(r.Key),
 	}

@@ -323,6 +323,7 @@ func (d *s3Decoder) record(p jsonPath, v any) (*plugins.Event, error) {
 		Time:            when,
 		Subject:         subject,
 		DataContentType: "application/json",
+		DataValidJSON:   true, // built by encoding/json or a fuzzed encoder here
 		Data:            data,
 		PartitionKey:    subject,
 	}, nil

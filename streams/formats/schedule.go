@@ -54,6 +54,7 @@ func ScheduleTick(name string, scheduled time.Time, payload []byte) (*plugins.Ev
 		Time:            scheduled,
 		Subject:         name,
 		DataContentType: "application/json",
+		DataValidJSON:   true, // built by encoding/json or a fuzzed encoder here
 		Data:            data,
 		PartitionKey:    name,
 	}, nil
