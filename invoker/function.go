@@ -88,7 +88,8 @@ type Deps struct {
 	// disabled logger.
 	Logger *zerolog.Logger
 	// Metrics receives the function's metrics; the caller registers it and
-	// can unregister it as one. Defaults to a new, unregistered set.
+	// can unregister it as one. Defaults to a set of the Function's own,
+	// registered for export (metrics.RegisterSet) until Close.
 	Metrics *metrics.Set
 	// DeadLetter receives finally failed events of items with DeadLetter
 	// set. When nil they are logged at error level, event included.
@@ -141,10 +142,6 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 	if deps.Logger != nil {
 		log = *deps.Logger
 	}
-	set := deps.Metrics
-	if set == nil {
-		set = metrics.NewSet()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Function{
 		name:    name,
@@ -159,7 +156,7 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 		done:    make(chan struct{}),
 	}
 	f.queue.init(cfg.Queue)
-	f.m = newFnMetrics(set, name, f)
+	f.m = newFnMetrics(deps.Metrics, name, f)
 	return f, nil
 }
 

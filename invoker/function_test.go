@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/plugins"
 )
@@ -318,4 +321,14 @@ func (m *memDeadLetter) records() []*DeadLetterRecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]*DeadLetterRecord(nil), m.rs...)
+}
+
+func TestMetricsRegistered(t *testing.T) {
+	f := startFunction(t, Config{}, okWorker(), Deps{})
+	f.Call(&Item{Event: newEvent("m"), Trigger: "metrics-test"})
+	var b strings.Builder
+	metrics.WritePrometheus(&b, false)
+	if !strings.Contains(b.String(), `sluice_invocations_total{function="f",trigger="metrics-test",outcome="success"} 1`) {
+		t.Fatalf("the function's metrics are not exported:\n%s", b.String())
+	}
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+
+	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/plugins/builtin"
+	"github.com/sluicehq/sluice/plugins/goplugin"
+	"github.com/sluicehq/sluice/plugins/lambda"
+	"github.com/sluicehq/sluice/plugins/process"
+)
+
+// function is one configured function, wired: its worker inside its
+// invoker, and what must be closed with it.
+type function struct {
+	cfg     *config.File
+	fn      *config.Function
+	inv     *invoker.Function
+	closers []io.Closer
+}
+
+// functionDeps are what building a function needs besides its config.
+type functionDeps struct {
+	log *zerolog.Logger
+	// logTap, when set, also receives every function output line (for the
+	// Lambda invoke API's log tails).
+	logTap plugins.LogFunc
+	// deadLetterTopic builds the dead letter of a function with
+	// dead_letter.topic; nil when Kafka is not wired.
+	deadLetterTopic func(fn *config.Function) (invoker.DeadLetter, error)
+}
+
+// buildFunction creates fn's worker and invoker, not yet started.
+func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*function, error) {
+	log := d.log.With().Str("function", fn.Name).Logger()
+	logFn := functionLog(&log, fn.Name, d.logTap)
+	restarts := metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_worker_restarts_total{function=%q}`, fn.Name))
+	onRestart := func(reason error) {
+		restarts.Inc()
+		log.Warn().Err(reason).Msg("worker replaced")
+	}
+
+	icfg := fn.Invoker()
+	var w plugins.Worker
+	switch fn.Runtime {
+	case config.RuntimeGo:
+		h, ok := builtin.Lookup(fn.Handler)
+		if !ok {
+			return nil, fmt.Errorf("%s: no builtin function %q (have %s)", cfg.At(fn.Pos), fn.Handler, strings.Join(builtin.Names(), ", "))
+		}
+		w = builtin.NewWorker(fn.Name, h, fn.Env)
+	case config.RuntimePlugin:
+		pw, err := goplugin.New(fn.Name, fn.Path, fn.Env)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Where("functions."+fn.Name+".path"), err)
+		}
+		w = pw
+	case config.RuntimeProcess:
+		p, err := process.New(fn.Name, process.Config{
+			Command:   fn.Command,
+			Env:       fn.Env,
+			Instances: fn.Instances,
+			Memory:    fn.Memory,
+			OnRestart: onRestart,
+		}, logFn)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
+		}
+		w = p
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+	case config.RuntimeLambda:
+		p, err := lambda.New(fn.Name, lambda.Config{
+			Command:          fn.Command,
+			Instances:        fn.Instances,
+			Env:              fn.Env,
+			Memory:           fn.Memory,
+			Timeout:          effectiveTimeout(icfg),
+			BootstrapServers: cfg.Kafka.Brokers,
+			OnRestart:        func(_ int, reason error) { onRestart(reason) },
+		}, logFn)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
+		}
+		w = p
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+	default:
+		return nil, fmt.Errorf("%s: unknown runtime %q", cfg.At(fn.Pos), fn.Runtime)
+	}
+
+	f := &function{cfg: cfg, fn: fn}
+	var dlq invoker.DeadLetter
+	switch {
+	case fn.DeadLetter.File != "":
+		fdl, err := invoker.OpenFileDeadLetter(fn.DeadLetter.File)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Where("functions."+fn.Name+".dead_letter.file"), err)
+		}
+		dlq = fdl
+		f.closers = append(f.closers, fdl)
+	case fn.DeadLetter.Topic != "" && d.deadLetterTopic != nil:
+		tdl, err := d.deadLetterTopic(fn)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Where("functions."+fn.Name+".dead_letter.topic"), err)
+		}
+		dlq = tdl
+	}
+	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
+	}
+	f.inv = inv
+	return f, nil
+}
+
+// capConcurrency bounds a function's batches in flight by its processes:
+// each serves one batch at a time, and a batch waiting inside the worker for
+// a process would spend its deadline there instead of in the queue.
+func capConcurrency(c, instances int) int {
+	instances = max(instances, 1)
+	if c == 0 || c > instances {
+		return instances
+	}
+	return c
+}
+
+func effectiveTimeout(c invoker.Config) time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return invoker.DefaultTimeout
+}
+
+// functionLog turns a function's output lines into log lines tagged with
+// function and request id, at info level, message the line itself.
+func functionLog(log *zerolog.Logger, name string, tap plugins.LogFunc) plugins.LogFunc {
+	return func(requestID string, line []byte) {
+		if tap != nil {
+			tap(requestID, line)
+		}
+		log.Info().Str("request_id", requestID).Str("source", "function").Bytes("message", line).Send()
+	}
+}
+
+// startFunctions starts every function's workers at once, since process
+// pools and Lambda runtimes take time to come up, and returns the first
+// failure (all of them, joined).
+func startFunctions(ctx context.Context, fns []*function) error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, f := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f.inv.Start(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", f.cfg.At(f.fn.Pos), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// closeFunctions drains every function until ctx ends, then closes what
+// each holds.
+func closeFunctions(ctx context.Context, fns []*function) error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, f := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f.inv.Close(ctx)
+			for _, c := range f.closers {
+				err = errors.Join(err, c.Close())
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
