@@ -267,7 +267,6 @@ func runSluice(t testing.TB, stdin []byte, args ...string) (int, string, string)
 	return code, out.String(), errb.String()
 }
 
-
 // metric returns the value of one series on the admin /metrics page, or -1.
 func (p *proc) metric(series string) float64 {
 	p.t.Helper()
