@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -319,4 +320,44 @@ func (m *memDeadLetter) records() []*DeadLetterRecord {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]*DeadLetterRecord(nil), m.rs...)
+}
+
+func TestDrained(t *testing.T) {
+	release := make(chan struct{})
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		<-release
+		return nil
+	}}
+	f := startFunction(t, Config{Concurrency: 1, Queue: 8, Batch: BatchConfig{MaxItems: 1, MaxWait: -1}}, w, Deps{})
+	select {
+	case <-f.Drained(0):
+	default:
+		t.Fatal("Drained(0) on an empty queue is not closed at once")
+	}
+	c := newCollector(5)
+	for i := 0; i < 5; i++ {
+		if err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Done: c.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One batch runs (blocked), the other four wait in the queue.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.running.Load() != 1 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	low, zero := f.Drained(2), f.Drained(0)
+	select {
+	case <-low:
+		t.Fatalf("Drained(2) closed with %d queued", f.depth.Load())
+	default:
+	}
+	close(release)
+	for _, ch := range []<-chan struct{}{low, zero} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Drained never closed after the queue emptied")
+		}
+	}
+	c.wait(t)
 }
