@@ -27,6 +27,11 @@ type Item struct {
 	// longer than the timeout, is not retried after a function error and is
 	// never dead-lettered (the caller gets the error).
 	Sync bool
+	// Flush dispatches the batch holding the event at once instead of
+	// waiting batch.max_wait to fill it: a stream trigger sets it on
+	// retries and bisected halves, which have nothing to wait for, as the
+	// invoker's own retries do not wait either.
+	Flush bool
 	// Attempts overrides the function's retry.attempts when positive; 1
 	// means no retries. Stream triggers that keep order themselves use 1.
 	Attempts int
@@ -447,7 +452,7 @@ func (f *Function) hasWork() bool {
 func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 	urgent := false
 	for _, it := range batch {
-		urgent = urgent || it.Sync
+		urgent = urgent || it.Sync || it.Flush
 	}
 	if len(batch) == 0 && len(f.forms) > 0 {
 		// A bisected half goes out alone and at once: mixing it with other
@@ -486,7 +491,7 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 		for i := 0; i < n; i++ {
 			it := f.queue.pop()
 			batch = append(batch, it)
-			urgent = urgent || it.Sync
+			urgent = urgent || it.Sync || it.Flush
 		}
 		bytes += size
 	}

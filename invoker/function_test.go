@@ -361,3 +361,18 @@ func TestDrained(t *testing.T) {
 	}
 	c.wait(t)
 }
+
+func TestFlushSkipsMaxWait(t *testing.T) {
+	f := startFunction(t, Config{Batch: BatchConfig{MaxItems: 100, MaxWait: time.Hour}}, okWorker(), Deps{})
+	c := newCollector(2)
+	items := []*Item{{Event: newEvent("a"), Done: c.Done, Flush: true}, {Event: newEvent("b"), Done: c.Done}}
+	if err := f.SubmitGroup(items); err != nil {
+		t.Fatal(err)
+	}
+	// Without Flush the half-empty batch would wait an hour for company.
+	for id, o := range c.wait(t) {
+		if o.Err != nil {
+			t.Errorf("%s: %v", id, o.Err)
+		}
+	}
+}
