@@ -57,8 +57,11 @@ func (t *Trigger) produceDeadLetter(r *rec, dl *kgo.Record, origin string, cause
 	defer t.dlqWG.Done()
 	wait := t.retry.Backoff
 	for {
+		// A fresh record per try: kgo keeps the context and producer state of
+		// a record it has seen, and a reused one fails with the old context.
+		try := &kgo.Record{Topic: dl.Topic, Key: dl.Key, Value: dl.Value, Headers: dl.Headers, Timestamp: dl.Timestamp}
 		ctx, cancel := context.WithTimeout(t.dlqCtx, 30*time.Second)
-		err := t.cl.ProduceSync(ctx, dl).FirstErr()
+		err := t.cl.ProduceSync(ctx, try).FirstErr()
 		cancel()
 		if err == nil {
 			t.slog.Warn().Str("origin", origin).AnErr("cause", cause).Int("attempts", attempts).

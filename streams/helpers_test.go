@@ -203,7 +203,6 @@ type call struct {
 	key       string
 	value     string
 	ok        bool
-	batch     string
 	instance  string
 	startedAt time.Time
 }
@@ -211,8 +210,6 @@ type call struct {
 // recorder is a test function: it records every invocation, fails the
 // events its fail hook names, and may be slowed or held.
 type recorder struct {
-	name string
-
 	mu        sync.Mutex
 	calls     []call
 	okCount   map[string]int // by record id

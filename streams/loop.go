@@ -132,9 +132,7 @@ func (t *Trigger) settle() {
 		close(t.closeDone)
 		t.closeDone = nil
 	}
-	if t.cl != nil {
-		t.updatePause()
-	}
+	t.updatePause()
 	t.stats.buffered.Store(int64(t.bufRecs))
 	t.stats.bufferedBytes.Store(int64(t.bufBytes))
 	t.stats.partitions.Store(int64(len(t.parts)))
@@ -562,7 +560,7 @@ func (t *Trigger) advance(p *partition) {
 // buffer (a lane stuck retrying while the others flow), and resumes it
 // under half its share.
 func (t *Trigger) partPause(p *partition) {
-	if t.cl == nil || p.gone {
+	if p.gone {
 		return
 	}
 	share := max(2*t.maxItems, t.maxRecords/max(1, len(t.parts)))
@@ -735,7 +733,7 @@ func (t *Trigger) remove(p *partition) {
 	t.bufRecs -= len(p.log) - p.head
 	t.bufBytes -= p.bytes
 	p.log, p.head, p.bytes, p.pending = nil, 0, 0, nil
-	if p.paused && t.cl != nil {
+	if p.paused {
 		// Paused partitions stay paused across assignments.
 		t.cl.ResumeFetchPartitions(map[string][]int32{p.key.topic: {p.key.part}})
 		p.paused = false

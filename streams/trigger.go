@@ -247,22 +247,20 @@ func (t *Trigger) Start(ctx context.Context) error {
 		return ErrStarted
 	}
 	t.dlqCtx, t.dlqCancel = context.WithCancel(context.Background())
-	// The loop runs before the client exists: the client's group callbacks
-	// talk to it from the moment the client is created.
-	go t.loop()
 	cl, err := kgo.NewClient(t.clientOpts()...)
 	if err != nil {
-		close(t.loopStop)
-		<-t.loopDone
 		return fmt.Errorf("kafka trigger %q: cannot create client: %w", t.cfg.Name, err)
 	}
+	// The client's group callbacks hand their work to the loop: they wait
+	// until it runs, right below.
+	t.cl = cl
+	go t.loop()
 	if err := cl.Ping(ctx); err != nil {
 		cl.Close()
 		close(t.loopStop)
 		<-t.loopDone
 		return fmt.Errorf("kafka trigger %q: no broker of %v answers: %w", t.cfg.Name, t.cfg.Brokers, err)
 	}
-	t.cl = cl
 	t.started = true
 	pollCtx, cancel := context.WithCancel(context.Background())
 	t.pollCancel = cancel
