@@ -393,7 +393,10 @@ func (f *Function) loop() {
 
 		f.mu.Lock()
 		batch, urgent, bytes := f.take(nil, 0)
-		if len(batch) > 0 && !urgent && !f.closing && f.cfg.Batch.MaxWait > 0 &&
+		// Events left in the queue after take are a group that does not
+		// fit: the batch cannot grow in FIFO order, so waiting would only
+		// delay it.
+		if len(batch) > 0 && !urgent && !f.closing && f.cfg.Batch.MaxWait > 0 && f.queue.n == 0 &&
 			len(batch) < f.cfg.Batch.MaxItems && bytes < f.cfg.Batch.MaxBytes {
 			batch = f.fill(batch, bytes)
 		}
@@ -432,7 +435,7 @@ func (f *Function) fill(batch []*Item, bytes int) []*Item {
 		f.mu.Lock()
 		var urgent bool
 		batch, urgent, bytes = f.take(batch, bytes)
-		if urgent {
+		if urgent || f.queue.n > 0 {
 			break
 		}
 	}

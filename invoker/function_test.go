@@ -376,3 +376,48 @@ func TestFlushSkipsMaxWait(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupThatDoesNotFitEndsTheWait(t *testing.T) {
+	w := okWorker()
+	gate := make(chan struct{})
+	inner := w.invoke
+	w.invoke = func(ctx context.Context, b *plugins.Batch) error {
+		<-gate
+		return inner(ctx, b)
+	}
+	f := startFunction(t, Config{Concurrency: 2, Batch: BatchConfig{MaxItems: 10, MaxWait: time.Hour}}, w, Deps{})
+	c := newCollector(17)
+	group := func(prefix string, n int) []*Item {
+		items := make([]*Item, n)
+		for i := range items {
+			items[i] = &Item{Event: newEvent(fmt.Sprintf("%s%d", prefix, i)), Done: c.Done}
+		}
+		return items
+	}
+	// 7 + 7 > max_items: the first batch cannot take the second group, so
+	// it must not wait an hour for company. The second then waits until a
+	// third group fills it to max_items.
+	for _, g := range [][]*Item{group("a", 7), group("b", 7)} {
+		if err := f.SubmitGroup(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	got := 0
+	deadline := time.After(20 * time.Second)
+	for got < 7 {
+		select {
+		case <-deadline:
+			t.Fatalf("the first batch waited for max_wait although the next group did not fit (%d settled)", got)
+		default:
+		}
+		c.mu.Lock()
+		got = len(c.got)
+		c.mu.Unlock()
+		runtime.Gosched()
+	}
+	if err := f.SubmitGroup(group("c", 3)); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
+}

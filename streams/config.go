@@ -96,8 +96,10 @@ type Config struct {
 	// Defaults to 20s.
 	RevokeTimeout time.Duration
 	// MaxBufferedRecords bounds the records fetched but not yet committed.
-	// Defaults to the larger of twice the function's queue and four times
-	// its batch.max_items.
+	// Defaults to the larger of sixteen times the function's queue and
+	// 32 times its batch.max_items (16384 with the function defaults):
+	// enough to keep every partition's next batch ready while the client
+	// fetches more. MaxBufferedBytes usually binds first for large records.
 	MaxBufferedRecords int
 	// MaxBufferedBytes bounds the bytes of records fetched but not yet
 	// done. Defaults to eight times the function's batch.max_bytes.
@@ -167,7 +169,7 @@ func (c Config) withDefaults(fn fnLimits) Config {
 		c.RevokeTimeout = DefaultRevokeTimeout
 	}
 	if c.MaxBufferedRecords == 0 {
-		c.MaxBufferedRecords = max(2*fn.queue, 4*fn.maxItems)
+		c.MaxBufferedRecords = max(16*fn.queue, 32*fn.maxItems)
 	}
 	if c.MaxBufferedBytes == 0 {
 		c.MaxBufferedBytes = 8 * fn.maxBytes

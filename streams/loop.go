@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
-	"github.com/sluicehq/sluice/streams/formats"
 )
 
 // The loop goroutine owns every partition, lane and record: fetched
@@ -23,7 +22,6 @@ import (
 // rec is one fetched record on its way to being done.
 type rec struct {
 	kr      *kgo.Record
-	fr      formats.Record
 	p       *partition
 	offset  int64
 	epoch   int32
@@ -77,6 +75,7 @@ type partition struct {
 	lastOffset int64
 	bytes      int // of records not yet done
 	inflight   int // dispatches and dead letters outstanding
+	dead       int // dead letters outstanding
 	paused     bool
 	revoking   *revokeReq
 	gone       bool
@@ -516,6 +515,7 @@ func (t *Trigger) backoff(l *lane, attempts int) {
 	d = d/2 + rand.N(d/2+1)
 	l.backoff = true
 	l.timer = time.AfterFunc(d, func() { t.post(retryMsg{l}) })
+	t.partPause(l.p)
 }
 
 func (t *Trigger) markDone(r *rec) {
@@ -523,7 +523,7 @@ func (t *Trigger) markDone(r *rec) {
 	r.p.bytes -= r.size
 	t.bufBytes -= r.size
 	// Only the offset is needed from now on: let the payload go.
-	r.kr, r.fr, r.events, r.item, r.more, r.d, r.lastErr = nil, formats.Record{}, nil, invoker.Item{}, nil, nil, nil
+	r.kr, r.events, r.item, r.more, r.d, r.lastErr = nil, nil, invoker.Item{}, nil, nil, nil
 }
 
 // advance moves the partition's watermark over its done records.
@@ -556,23 +556,38 @@ func (t *Trigger) advance(p *partition) {
 	t.offMu.Unlock()
 }
 
-// partPause pauses one partition that holds more than its share of the
-// buffer (a lane stuck retrying while the others flow), and resumes it
-// under half its share.
+// partPause pauses a partition that is stuck (a lane retrying or
+// bisecting, or a dead letter not yet written) and holds more than a few
+// batches, so that it does not fill the trigger's buffer while the other
+// partitions flow; it resumes once unstuck or drained. A partition that
+// merely has a lot buffered is left alone: pausing it would make the
+// client drop and refetch its buffered data.
 func (t *Trigger) partPause(p *partition) {
 	if p.gone {
 		return
 	}
-	share := max(2*t.maxItems, t.maxRecords/max(1, len(t.parts)))
 	n := len(p.log) - p.head
-	switch {
-	case !p.paused && n >= share:
+	switch stuck := t.stuck(p); {
+	case !p.paused && stuck && n >= 2*t.maxItems:
 		p.paused = true
 		t.cl.PauseFetchPartitions(map[string][]int32{p.key.topic: {p.key.part}})
-	case p.paused && n <= share/2:
+		t.m.pauses.Inc()
+	case p.paused && (!stuck || n <= t.maxItems):
 		p.paused = false
 		t.cl.ResumeFetchPartitions(map[string][]int32{p.key.topic: {p.key.part}})
 	}
+}
+
+func (t *Trigger) stuck(p *partition) bool {
+	if p.dead > 0 {
+		return true
+	}
+	for _, l := range p.lanes {
+		if l != nil && (l.backoff || l.flush || len(l.ranges) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // updatePause pauses all fetching above the high-water marks and resumes
@@ -582,6 +597,7 @@ func (t *Trigger) updatePause() {
 	if !t.paused {
 		if t.bufRecs >= t.maxRecords || t.bufBytes >= t.maxBuf || depth >= t.highWater {
 			t.paused = true
+			t.canPoll.Store(false)
 			t.stats.paused.Store(true)
 			t.cl.PauseFetchTopics(t.cfg.Topics...)
 			t.m.pauses.Inc()
@@ -590,6 +606,11 @@ func (t *Trigger) updatePause() {
 		t.paused = false
 		t.stats.paused.Store(false)
 		t.cl.ResumeFetchTopics(t.cfg.Topics...)
+		t.canPoll.Store(true)
+		select {
+		case t.pollWake <- struct{}{}:
+		default:
+		}
 	}
 	if t.paused && depth > t.lowWater && t.lowCh == nil {
 		// Other sources (HTTP) may drain the queue without a word to us.
@@ -602,6 +623,7 @@ func (t *Trigger) updatePause() {
 func (t *Trigger) deadLetter(r *rec, cause error) {
 	r.dead = true
 	r.p.inflight++
+	r.p.dead++
 	dl, origin := t.deadLetterRecord(r, cause)
 	t.dlqWG.Add(1)
 	go t.produceDeadLetter(r, dl, origin, cause, r.attempts, r.p.abandon)
@@ -610,6 +632,7 @@ func (t *Trigger) deadLetter(r *rec, cause error) {
 func (t *Trigger) deadLettered(m deadLetterMsg) {
 	p := m.r.p
 	p.inflight--
+	p.dead--
 	if p.gone || m.err != nil {
 		return // abandoned: the record stays uncommitted
 	}

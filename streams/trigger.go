@@ -75,6 +75,8 @@ type Trigger struct {
 	spare   []any
 	wake    chan struct{}
 
+	canPoll    atomic.Bool   // fetching is not paused: the poller may poll
+	pollWake   chan struct{} // capacity 1: canPoll turned true
 	pollCancel context.CancelFunc
 	pollDone   chan struct{}
 	loopStop   chan struct{}
@@ -154,6 +156,7 @@ func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
 		fetchCh:    make(chan *fetchMsg),
 		ctlCh:      make(chan func()),
 		wake:       make(chan struct{}, 1),
+		pollWake:   make(chan struct{}, 1),
 		pollDone:   make(chan struct{}),
 		loopStop:   make(chan struct{}),
 		loopDone:   make(chan struct{}),
@@ -164,6 +167,7 @@ func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
 		dirty:      make(map[string]map[int32]kgo.EpochOffset),
 	}
 	t.doneFn = t.onDone
+	t.canPoll.Store(true)
 	t.pollMax = max(t.maxItems, t.maxRecords/4)
 	t.partLanes = 1
 	if cfg.Ordering != OrderingPartition {
@@ -223,6 +227,9 @@ func (t *Trigger) clientOpts() []kgo.Opt {
 		kgo.OnPartitionsLost(t.onLost),
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchMaxBytes(fetchMax),
+		// A resumed partition waits for the fetch in flight, which waits up
+		// to this long for data: Java's 500ms, not kgo's 5s.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.FetchMaxPartitionBytes(partMax),
 		// Like the Java consumer's default: a trigger may start before the
 		// first record is produced, and on the embedded broker this is what
@@ -368,6 +375,17 @@ func (t *Trigger) poll(ctx context.Context) {
 	defer close(t.pollDone)
 	ack := make(chan struct{}, 1)
 	for {
+		// While fetching is paused the poller does not poll at all: a poll
+		// would drop the client's buffered data of paused partitions, to be
+		// fetched again on resume.
+		for !t.canPoll.Load() {
+			select {
+			case <-t.pollWake:
+			case <-ctx.Done():
+				t.cl.AllowRebalance()
+				return
+			}
+		}
 		fs := t.cl.PollRecords(ctx, t.pollMax)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			t.cl.AllowRebalance()
@@ -382,13 +400,14 @@ func (t *Trigger) poll(ctx context.Context) {
 		})
 		msg := &fetchMsg{ack: ack}
 		now := time.Now()
+		var fr formats.Record // reused: decoders do not retain it
 		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
 			}
 			recs := make([]*rec, len(fp.Records))
 			for i, kr := range fp.Records {
-				recs[i] = t.decode(kr, now)
+				recs[i] = t.decode(kr, &fr, now)
 			}
 			msg.parts = append(msg.parts, fetchedPart{key: tpKey{fp.Topic, fp.Partition}, hw: fp.HighWatermark, recs: recs})
 		})
@@ -402,12 +421,11 @@ func (t *Trigger) poll(ctx context.Context) {
 
 // decode turns one Kafka record into a rec with its events (filtered), or
 // with the decoder's error for a poison record.
-func (t *Trigger) decode(kr *kgo.Record, now time.Time) *rec {
+func (t *Trigger) decode(kr *kgo.Record, fr *formats.Record, now time.Time) *rec {
 	r := &rec{kr: kr, offset: kr.Offset, epoch: kr.LeaderEpoch, fetched: now}
 	r.size = len(kr.Key) + len(kr.Value)
-	fr := &r.fr
 	fr.Topic, fr.Partition, fr.Offset = kr.Topic, kr.Partition, kr.Offset
-	fr.Key, fr.Value, fr.Timestamp = kr.Key, kr.Value, kr.Timestamp
+	fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Key, kr.Value, kr.Timestamp, nil
 	if len(kr.Headers) > 0 {
 		fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
 		for i, h := range kr.Headers {

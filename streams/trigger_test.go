@@ -55,7 +55,7 @@ func TestConfigValidate(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	c := Config{Group: "orders"}.withDefaults(fnLimits{concurrency: 64, queue: 1024, maxItems: 100, maxBytes: 1 << 20})
 	if c.Name != "kafka" || c.Start != StartEarliest || c.Ordering != OrderingPartition || c.DeadLetterTopic != "orders.dlq" ||
-		c.Parallelism != 64 || c.MaxBufferedRecords != 2048 || c.MaxBufferedBytes != 8<<20 {
+		c.Parallelism != 64 || c.MaxBufferedRecords != 16384 || c.MaxBufferedBytes != 8<<20 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if _, ok := c.Decoder.(formats.Raw); !ok {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/plugins"
@@ -48,7 +49,7 @@ func (Raw) Decode(r *Record) ([]*plugins.Event, error) {
 	ev := &re.ev
 	re.one[0] = ev
 	ev.ID = RecordID(r)
-	ev.Source = RawSourcePrefix + r.Topic
+	ev.Source = rawSource(r.Topic)
 	ev.Type = plugins.TypeKafkaRecord
 	ev.Time = recordTime(r.Timestamp)
 	ev.KafkaTopic = r.Topic
@@ -62,13 +63,43 @@ func (Raw) Decode(r *Record) ([]*plugins.Event, error) {
 		ev.Data = r.Value
 		if ct, ok := contentTypeHeader(r.Headers); ok {
 			ev.DataContentType = ct
-		} else if json.Valid(r.Value) {
+		} else if maybeJSON(r.Value) && json.Valid(r.Value) {
 			ev.DataContentType = "application/json"
 		} else {
 			ev.DataContentType = "application/octet-stream"
 		}
 	}
 	return re.one[:], nil
+}
+
+// lastSource caches the source of the last topic seen: a trigger decodes
+// runs of records of one topic, and the concatenation is an allocation per
+// record otherwise.
+var lastSource atomic.Pointer[[2]string]
+
+func rawSource(topic string) string {
+	if p := lastSource.Load(); p != nil && p[0] == topic {
+		return p[1]
+	}
+	s := RawSourcePrefix + topic
+	lastSource.Store(&[2]string{topic, s})
+	return s
+}
+
+// maybeJSON reports whether v can start a JSON text, sparing json.Valid on
+// binary and plain-text values: its error path allocates.
+func maybeJSON(v []byte) bool {
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"', '-', 't', 'f', 'n', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // RecordID returns the stable event id of a record:
