@@ -21,11 +21,11 @@ const (
 	OrderingPartition Ordering = "partition"
 	// OrderingKey keeps the records of each key in order and runs different
 	// keys of one partition in parallel (keys are hashed into
-	// Config.Parallelism lanes). Records without a key are spread like
-	// OrderingNone.
+	// Config.Parallelism lanes). Records without a key share one lane.
 	OrderingKey Ordering = "key"
 	// OrderingNone runs runs of up to batch.max_items consecutive records
-	// in parallel, up to Config.Parallelism per partition.
+	// in parallel, up to Config.Parallelism per partition; a record being
+	// retried holds back only its own run.
 	OrderingNone Ordering = "none"
 )
 

@@ -37,10 +37,43 @@
 // # Backpressure
 //
 // Fetching pauses (PauseFetchTopics) while the function's queue is above
-// three quarters of its capacity or the trigger buffers more than
-// MaxBufferedRecords records or MaxBufferedBytes bytes, and resumes once the
-// queue is under a quarter and the buffers under half. A single partition
-// whose lane is stuck on a failing record is paused on its own
-// (PauseFetchPartitions) once it holds its share of the buffer, so the
-// other partitions keep flowing.
+// three quarters of its capacity or the trigger buffers MaxBufferedRecords
+// records or MaxBufferedBytes bytes, and resumes once the queue is under a
+// quarter and the buffers under half. While paused the trigger does not
+// poll at all, so the client keeps (and does not refetch) what it already
+// fetched, and memory stays bounded by the buffers plus one fetch
+// (FetchMaxBytes, derived from MaxBufferedBytes) per broker. A partition
+// that is stuck (a lane retrying or bisecting, or a dead letter not yet
+// written) and holds more than two batches is paused on its own
+// (PauseFetchPartitions) so that the others keep flowing.
+//
+// # Retries and max_age
+//
+// The function's retry policy applies per record: attempts counts the
+// invocations of a record that failed (its own error, or a failure of its
+// whole batch); backoff doubles with jitter up to max_backoff; bisect
+// splits a batch that failed as a whole (a crash or a timeout) until the
+// bad record stands alone, and halves do not count as attempts; without
+// bisect, a batch that failed as a whole and is out of attempts is
+// dead-lettered whole, as on Lambda. max_age is counted from when this
+// trigger first fetched the record, as the invoker counts it from Submit:
+// a record still failing after max_age goes to the dead-letter topic
+// instead of being retried. It is not the record's age in the topic, so a
+// new consumer group reading an old backlog from the start does not
+// dead-letter it.
+//
+// # Metrics
+//
+// Each trigger exports, in the set given in Deps:
+// sluice_kafka_lag_records{group,topic,partition} (high watermark minus
+// commit watermark), sluice_filtered_total{trigger},
+// sluice_kafka_records_total, sluice_kafka_poison_records_total,
+// sluice_kafka_retries_total, sluice_kafka_bisects_total,
+// sluice_kafka_dead_letters_total, sluice_kafka_dead_letter_errors_total,
+// sluice_kafka_fetch_errors_total, sluice_kafka_commit_errors_total,
+// sluice_kafka_pauses_total, sluice_kafka_dropped_records_total (records
+// of partitions no longer owned) {trigger}, and the gauges
+// sluice_kafka_buffered_records and sluice_kafka_paused {trigger}. Dead
+// letters are also added to the function's own sluice_dead_letters_total
+// (invoker.Function.AddDeadLetters), so that one series counts all of them.
 package streams
