@@ -27,6 +27,11 @@ type Item struct {
 	// longer than the timeout, is not retried after a function error and is
 	// never dead-lettered (the caller gets the error).
 	Sync bool
+	// Flush dispatches the batch holding the event at once instead of
+	// waiting batch.max_wait to fill it: a stream trigger sets it on
+	// retries and bisected halves, which have nothing to wait for, as the
+	// invoker's own retries do not wait either.
+	Flush bool
 	// Attempts overrides the function's retry.attempts when positive; 1
 	// means no retries. Stream triggers that keep order themselves use 1.
 	Attempts int
@@ -37,8 +42,13 @@ type Item struct {
 	// Defaults to the time of Submit.
 	Since time.Time
 	// Done receives the outcome exactly once, on an invoker goroutine. It
-	// must not block for long: it holds up the batch's slot.
+	// must not block for long: it holds up the batch's slot. The items of
+	// one group are settled one after another on the same goroutine.
 	Done func(*Item, Outcome)
+	// Ref is the submitter's own reference (a stream trigger's record),
+	// for Done to find its state without a map or a closure per item. The
+	// invoker never reads it.
+	Ref any
 
 	attempts int
 	enqueued time.Time
@@ -122,10 +132,16 @@ type Function struct {
 	inflight int
 	started  bool
 	closing  bool
-	abandon  bool // Close's context expired: finish everything now
+	abandon  bool          // Close's context expired: finish everything now
+	drained  []drainWaiter // Drained callers, woken when depth falls to their mark
 	depth    atomic.Int64
 	running  atomic.Int64
 	ready1   atomic.Bool
+}
+
+type drainWaiter struct {
+	mark int
+	ch   chan struct{}
 }
 
 // New returns a Function named name that invokes w under cfg. It validates
@@ -191,6 +207,50 @@ func (f *Function) Ready() bool { return f.ready1.Load() }
 // for triggers that pause their sources above a high-water mark.
 func (f *Function) Load() (depth, capacity int) {
 	return int(f.depth.Load()), f.cfg.Queue
+}
+
+// Drained returns a channel that is closed once at most mark events wait in
+// the queue, or when the Function closes: a trigger refused with
+// ErrQueueFull, or paused above its high-water mark, waits on it instead of
+// polling Load. The channel is closed at once when the queue is already at
+// or below mark. Each call registers one waiter until it fires, so call it
+// again only after the previous channel was closed.
+func (f *Function) Drained(mark int) <-chan struct{} {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queue.n <= mark || f.closing {
+		close(ch)
+		return ch
+	}
+	f.drained = append(f.drained, drainWaiter{mark: mark, ch: ch})
+	return ch
+}
+
+// wakeDrained closes the channels of Drained waiters whose mark the queue
+// has fallen to. Called with f.mu held.
+func (f *Function) wakeDrained() {
+	if len(f.drained) == 0 {
+		return
+	}
+	keep := f.drained[:0]
+	for _, w := range f.drained {
+		if f.queue.n <= w.mark || f.closing {
+			close(w.ch)
+			continue
+		}
+		keep = append(keep, w)
+	}
+	clear(f.drained[len(keep):])
+	f.drained = keep
+}
+
+// AddDeadLetters counts n events that a trigger dead-lettered itself (a
+// Kafka trigger writes its own dead-letter topic) in the function's
+// sluice_dead_letters_total, so that one series counts every dead letter of
+// the function. It is safe for concurrent use.
+func (f *Function) AddDeadLetters(n int) {
+	f.m.deadLetters.Add(n)
 }
 
 // Submit queues one event. It never blocks: it returns ErrQueueFull when
@@ -330,7 +390,10 @@ func (f *Function) loop() {
 
 		f.mu.Lock()
 		batch, urgent, bytes := f.take(nil, 0)
-		if len(batch) > 0 && !urgent && !f.closing && f.cfg.Batch.MaxWait > 0 &&
+		// Events left in the queue after take are a group that does not
+		// fit: the batch cannot grow in FIFO order, so waiting would only
+		// delay it.
+		if len(batch) > 0 && !urgent && !f.closing && f.cfg.Batch.MaxWait > 0 && f.queue.n == 0 &&
 			len(batch) < f.cfg.Batch.MaxItems && bytes < f.cfg.Batch.MaxBytes {
 			batch = f.fill(batch, bytes)
 		}
@@ -369,7 +432,7 @@ func (f *Function) fill(batch []*Item, bytes int) []*Item {
 		f.mu.Lock()
 		var urgent bool
 		batch, urgent, bytes = f.take(batch, bytes)
-		if urgent {
+		if urgent || f.queue.n > 0 {
 			break
 		}
 	}
@@ -389,7 +452,7 @@ func (f *Function) hasWork() bool {
 func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 	urgent := false
 	for _, it := range batch {
-		urgent = urgent || it.Sync
+		urgent = urgent || it.Sync || it.Flush
 	}
 	if len(batch) == 0 && len(f.forms) > 0 {
 		// A bisected half goes out alone and at once: mixing it with other
@@ -428,11 +491,12 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 		for i := 0; i < n; i++ {
 			it := f.queue.pop()
 			batch = append(batch, it)
-			urgent = urgent || it.Sync
+			urgent = urgent || it.Sync || it.Flush
 		}
 		bytes += size
 	}
 	f.depth.Store(int64(f.queue.n))
+	f.wakeDrained()
 	return batch, urgent, bytes
 }
 
@@ -727,6 +791,7 @@ func (f *Function) Close(ctx context.Context) error {
 	}
 	f.closing = true
 	started := f.started
+	f.wakeDrained()
 	f.mu.Unlock()
 	f.ready1.Store(false)
 	if !started {
@@ -751,6 +816,7 @@ func (f *Function) Close(ctx context.Context) error {
 		}
 		f.forms = nil
 		f.depth.Store(0)
+		f.wakeDrained()
 		f.mu.Unlock()
 		for _, it := range left {
 			f.finish(it, Outcome{Err: ErrClosed, Attempts: it.attempts}, "abandoned", time.Now(), 0, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -331,4 +332,104 @@ func TestMetricsRegistered(t *testing.T) {
 	if !strings.Contains(b.String(), `sluice_invocations_total{function="f",trigger="metrics-test",outcome="success"} 1`) {
 		t.Fatalf("the function's metrics are not exported:\n%s", b.String())
 	}
+}
+
+func TestDrained(t *testing.T) {
+	release := make(chan struct{})
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		<-release
+		return nil
+	}}
+	f := startFunction(t, Config{Concurrency: 1, Queue: 8, Batch: BatchConfig{MaxItems: 1, MaxWait: -1}}, w, Deps{})
+	select {
+	case <-f.Drained(0):
+	default:
+		t.Fatal("Drained(0) on an empty queue is not closed at once")
+	}
+	c := newCollector(5)
+	for i := 0; i < 5; i++ {
+		if err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Done: c.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One batch runs (blocked), the other four wait in the queue.
+	deadline := time.Now().Add(10 * time.Second)
+	for f.running.Load() != 1 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	low, zero := f.Drained(2), f.Drained(0)
+	select {
+	case <-low:
+		t.Fatalf("Drained(2) closed with %d queued", f.depth.Load())
+	default:
+	}
+	close(release)
+	for _, ch := range []<-chan struct{}{low, zero} {
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Drained never closed after the queue emptied")
+		}
+	}
+	c.wait(t)
+}
+
+func TestFlushSkipsMaxWait(t *testing.T) {
+	f := startFunction(t, Config{Batch: BatchConfig{MaxItems: 100, MaxWait: time.Hour}}, okWorker(), Deps{})
+	c := newCollector(2)
+	items := []*Item{{Event: newEvent("a"), Done: c.Done, Flush: true}, {Event: newEvent("b"), Done: c.Done}}
+	if err := f.SubmitGroup(items); err != nil {
+		t.Fatal(err)
+	}
+	// Without Flush the half-empty batch would wait an hour for company.
+	for id, o := range c.wait(t) {
+		if o.Err != nil {
+			t.Errorf("%s: %v", id, o.Err)
+		}
+	}
+}
+
+func TestGroupThatDoesNotFitEndsTheWait(t *testing.T) {
+	w := okWorker()
+	gate := make(chan struct{})
+	inner := w.invoke
+	w.invoke = func(ctx context.Context, b *plugins.Batch) error {
+		<-gate
+		return inner(ctx, b)
+	}
+	f := startFunction(t, Config{Concurrency: 2, Batch: BatchConfig{MaxItems: 10, MaxWait: time.Hour}}, w, Deps{})
+	c := newCollector(17)
+	group := func(prefix string, n int) []*Item {
+		items := make([]*Item, n)
+		for i := range items {
+			items[i] = &Item{Event: newEvent(fmt.Sprintf("%s%d", prefix, i)), Done: c.Done}
+		}
+		return items
+	}
+	// 7 + 7 > max_items: the first batch cannot take the second group, so
+	// it must not wait an hour for company. The second then waits until a
+	// third group fills it to max_items.
+	for _, g := range [][]*Item{group("a", 7), group("b", 7)} {
+		if err := f.SubmitGroup(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	got := 0
+	deadline := time.After(20 * time.Second)
+	for got < 7 {
+		select {
+		case <-deadline:
+			t.Fatalf("the first batch waited for max_wait although the next group did not fit (%d settled)", got)
+		default:
+		}
+		c.mu.Lock()
+		got = len(c.got)
+		c.mu.Unlock()
+		runtime.Gosched()
+	}
+	if err := f.SubmitGroup(group("c", 3)); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
 }

@@ -24,7 +24,9 @@ type Record struct {
 // Decoder turns one Kafka record into envelopes. It returns no events and a
 // nil error for a record to skip on purpose (a Debezium tombstone); an error
 // for a record it cannot decode (a poison record: it goes to dead letter).
-// Decoders must never panic, and must be safe for concurrent use.
+// Decoders must never panic, and must be safe for concurrent use. They may
+// keep r's byte slices in the events (the caller does not reuse them) but
+// not r itself, which the caller reuses for the next record.
 type Decoder interface {
 	Decode(r *Record) ([]*plugins.Event, error)
 }

@@ -1,0 +1,673 @@
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/streams/formats"
+)
+
+// Errors of the streams package.
+var (
+	// ErrStarted is returned by a second Start.
+	ErrStarted = errors.New("streams: trigger started twice")
+	// ErrClosed is returned by Start after Close.
+	ErrClosed = errors.New("streams: trigger closed")
+)
+
+// Deps are what a Trigger needs that is not configuration.
+type Deps struct {
+	// Logger receives the trigger's and its Kafka client's logs. Defaults
+	// to a disabled logger.
+	Logger *zerolog.Logger
+	// Metrics receives the trigger's series; the caller registers it and
+	// unregisters it after Close. Defaults to a new, unregistered set.
+	Metrics *metrics.Set
+}
+
+// Trigger consumes Kafka topics in a consumer group and invokes one
+// function with their records. Create it with NewTrigger, run it with
+// Start, stop it with Close. Its methods are safe for concurrent use.
+type Trigger struct {
+	cfg   Config
+	fn    *invoker.Function
+	log   zerolog.Logger
+	slog  zerolog.Logger // sampled, for per-record problems
+	m     *trigMetrics
+	retry invoker.RetryConfig
+
+	maxItems   int // records per dispatch: batch.max_items, at most the queue
+	maxBytes   int
+	queueCap   int
+	highWater  int
+	lowWater   int
+	pollMax    int
+	partLanes  int // lanes per partition
+	maxRecords int
+	maxBuf     int
+
+	cl     *kgo.Client
+	doneFn func(*invoker.Item, invoker.Outcome) // t.onDone, bound once: a method value allocates
+
+	startMu sync.Mutex
+	started bool
+	closed  bool
+
+	// poller -> loop
+	fetchCh chan *fetchMsg
+	// rebalance callbacks and Close -> loop
+	ctlCh chan func()
+	// invoker Done callbacks, retry timers, dead-letter producers -> loop
+	inboxMu sync.Mutex
+	inbox   []any
+	spare   []any
+	wake    chan struct{}
+
+	canPoll    atomic.Bool   // fetching is not paused: the poller may poll
+	pollWake   chan struct{} // capacity 1: canPoll turned true
+	pollCancel context.CancelFunc
+	pollDone   chan struct{}
+	loopStop   chan struct{}
+	loopDone   chan struct{}
+	commitStop chan struct{}
+	commitDone chan struct{}
+	dlqCtx     context.Context
+	dlqCancel  context.CancelFunc
+	dlqWG      sync.WaitGroup
+
+	// Owned by the loop goroutine.
+	parts     map[tpKey]*partition
+	ready     []*lane
+	queueFull bool
+	drainCh   <-chan struct{} // the queue has room again
+	lowCh     <-chan struct{} // the queue fell under its low-water mark
+	paused    bool
+	bufRecs   int
+	bufBytes  int
+	revokes   []*revokeReq
+	closing   bool
+	closeDone chan struct{}
+
+	// Commit state, shared by the loop (writer), the committer and the
+	// rebalance callbacks. commitMu orders whole commits; offMu guards the
+	// maps.
+	commitMu sync.Mutex
+	offMu    sync.Mutex
+	latest   map[string]map[int32]kgo.EpochOffset // watermark of every owned partition
+	dirty    map[string]map[int32]kgo.EpochOffset // advanced since the last commit
+
+	stats struct {
+		buffered, bufferedBytes, partitions atomic.Int64
+		paused                              atomic.Bool
+	}
+}
+
+type tpKey struct {
+	topic string
+	part  int32
+}
+
+// NewTrigger validates cfg against fn's policy and returns a Trigger that
+// invokes fn. It connects to nothing until Start. Validation errors name
+// the config key.
+func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
+	if fn == nil {
+		panic("BUG: streams.NewTrigger without a function")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka trigger of function %q: %w", fn.Name(), err)
+	}
+	fc := fn.Config()
+	cfg = cfg.withDefaults(fnLimits{concurrency: fc.Concurrency, queue: fc.Queue, maxItems: fc.Batch.MaxItems, maxBytes: fc.Batch.MaxBytes})
+	log := zerolog.Nop()
+	if deps.Logger != nil {
+		log = *deps.Logger
+	}
+	log = log.With().Str("component", "streams").Str("trigger", cfg.Name).Str("group", cfg.Group).Str("function", fn.Name()).Logger()
+	set := deps.Metrics
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	t := &Trigger{
+		cfg:        cfg,
+		fn:         fn,
+		log:        log,
+		slog:       log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
+		retry:      fc.Retry,
+		maxItems:   max(1, min(fc.Batch.MaxItems, fc.Queue)),
+		maxBytes:   fc.Batch.MaxBytes,
+		queueCap:   fc.Queue,
+		highWater:  fc.Queue * 3 / 4,
+		lowWater:   fc.Queue / 4,
+		maxRecords: cfg.MaxBufferedRecords,
+		maxBuf:     cfg.MaxBufferedBytes,
+		fetchCh:    make(chan *fetchMsg),
+		ctlCh:      make(chan func()),
+		wake:       make(chan struct{}, 1),
+		pollWake:   make(chan struct{}, 1),
+		pollDone:   make(chan struct{}),
+		loopStop:   make(chan struct{}),
+		loopDone:   make(chan struct{}),
+		commitStop: make(chan struct{}),
+		commitDone: make(chan struct{}),
+		parts:      make(map[tpKey]*partition),
+		latest:     make(map[string]map[int32]kgo.EpochOffset),
+		dirty:      make(map[string]map[int32]kgo.EpochOffset),
+	}
+	t.doneFn = t.onDone
+	t.canPoll.Store(true)
+	t.pollMax = max(t.maxItems, t.maxRecords/4)
+	t.partLanes = 1
+	if cfg.Ordering != OrderingPartition {
+		t.partLanes = cfg.Parallelism
+	}
+	t.m = newTrigMetrics(set, t)
+	return t, nil
+}
+
+// Name returns the trigger's name.
+func (t *Trigger) Name() string { return t.cfg.Name }
+
+// Config returns the trigger's configuration with defaults applied.
+func (t *Trigger) Config() Config { return t.cfg }
+
+// Stats is a snapshot of a trigger's buffers, for readiness and tests.
+type Stats struct {
+	// Buffered is the number of records fetched and not yet committed.
+	Buffered int
+	// BufferedBytes is the size of the records fetched and not yet done.
+	BufferedBytes int
+	// Partitions is the number of partitions the trigger owns.
+	Partitions int
+	// Paused reports whether fetching is paused for backpressure.
+	Paused bool
+}
+
+// Stats returns a snapshot of the trigger's buffers.
+func (t *Trigger) Stats() Stats {
+	return Stats{
+		Buffered:      int(t.stats.buffered.Load()),
+		BufferedBytes: int(t.stats.bufferedBytes.Load()),
+		Partitions:    int(t.stats.partitions.Load()),
+		Paused:        t.stats.paused.Load(),
+	}
+}
+
+// clientOpts are the Kafka client options of a trigger, before the user's.
+func (t *Trigger) clientOpts() []kgo.Opt {
+	start := kgo.NewOffset().AtStart()
+	if t.cfg.Start == StartLatest {
+		start = kgo.NewOffset().AtEnd()
+	}
+	// One broker's fetch response is buffered whole until polled, so the
+	// fetch size bounds the client's memory next to the trigger's buffers.
+	fetchMax := int32(min(max(t.maxBuf/2, 1<<20), 50<<20))
+	partMax := int32(min(max(t.maxBytes, 64<<10), int(fetchMax)))
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(t.cfg.Brokers...),
+		kgo.ConsumerGroup(t.cfg.Group),
+		kgo.ConsumeTopics(t.cfg.Topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(t.onAssigned),
+		kgo.OnPartitionsRevoked(t.onRevoked),
+		kgo.OnPartitionsLost(t.onLost),
+		kgo.ConsumeResetOffset(start),
+		kgo.FetchMaxBytes(fetchMax),
+		// A resumed partition waits for the fetch in flight, which waits up
+		// to this long for data: Java's 500ms, not kgo's 5s.
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.FetchMaxPartitionBytes(partMax),
+		// Like the Java consumer's default: a trigger may start before the
+		// first record is produced, and on the embedded broker this is what
+		// creates the topic. The dead-letter topic is created the same way.
+		kgo.AllowAutoTopicCreation(),
+		kgo.RecordDeliveryTimeout(time.Minute),
+		kgo.WithLogger(kgoLogger{log: t.log}),
+	}
+	return append(opts, t.cfg.ClientOpts...)
+}
+
+// Start connects to the brokers, joins the group and begins consuming. It
+// returns an error when no broker answers before ctx ends (the client is
+// then closed), ErrStarted on a second call and ErrClosed after Close.
+func (t *Trigger) Start(ctx context.Context) error {
+	t.startMu.Lock()
+	defer t.startMu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if t.started {
+		return ErrStarted
+	}
+	t.dlqCtx, t.dlqCancel = context.WithCancel(context.Background())
+	cl, err := kgo.NewClient(t.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("kafka trigger %q: cannot create client: %w", t.cfg.Name, err)
+	}
+	// The client's group callbacks hand their work to the loop: they wait
+	// until it runs, right below.
+	t.cl = cl
+	go t.loop()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		close(t.loopStop)
+		<-t.loopDone
+		return fmt.Errorf("kafka trigger %q: no broker of %v answers: %w", t.cfg.Name, t.cfg.Brokers, err)
+	}
+	t.started = true
+	pollCtx, cancel := context.WithCancel(context.Background())
+	t.pollCancel = cancel
+	go t.poll(pollCtx)
+	go t.committer()
+	t.log.Info().Strs("topics", t.cfg.Topics).Str("ordering", string(t.cfg.Ordering)).
+		Str("dead_letter_topic", t.cfg.DeadLetterTopic).Msg("kafka trigger started")
+	return nil
+}
+
+// Close stops fetching, lets in-flight batches and dead letters finish
+// until ctx ends (then abandons them: their records stay uncommitted and
+// are delivered again to the group's next owner), commits the finished
+// offsets synchronously and leaves the group, so that its partitions move
+// to the group's other members at once. It returns ctx's error when it had
+// to abandon work, and commit errors. Close is idempotent.
+func (t *Trigger) Close(ctx context.Context) error {
+	t.startMu.Lock()
+	if t.closed {
+		t.startMu.Unlock()
+		return nil
+	}
+	t.closed = true
+	started := t.started
+	t.startMu.Unlock()
+	if !started {
+		return nil
+	}
+	t.pollCancel()
+	<-t.pollDone
+
+	var errs []error
+	done := make(chan struct{})
+	t.ctlCh <- func() { t.beginClose(done) }
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("kafka trigger %q: drain: %w", t.cfg.Name, ctx.Err()))
+		abandoned := make(chan struct{})
+		t.ctlCh <- func() { t.abandonAll(); close(abandoned) }
+		<-abandoned
+	}
+	close(t.commitStop)
+	<-t.commitDone
+	if err := t.commitFinal(ctx, nil); err != nil {
+		errs = append(errs, err)
+	}
+	close(t.loopStop)
+	<-t.loopDone
+	for _, p := range t.parts {
+		t.m.set.UnregisterMetric(p.gauge)
+	}
+	t.dlqCancel()
+	t.dlqWG.Wait()
+	// Leaving the group hands the partitions over now rather than after
+	// the session timeout; the revoke callback finds nothing left to do.
+	t.cl.Close()
+	t.m.unregister()
+	t.log.Info().Msg("kafka trigger closed")
+	return errors.Join(errs...)
+}
+
+// post hands a message to the loop without blocking: invoker callbacks and
+// timers must never wait for it.
+func (t *Trigger) post(msg any) {
+	t.inboxMu.Lock()
+	t.inbox = append(t.inbox, msg)
+	t.inboxMu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onDone is every item's Done: it records the item's error on its record
+// and hands the dispatch to the loop when its last item is settled.
+func (t *Trigger) onDone(it *invoker.Item, o invoker.Outcome) {
+	r := it.Ref.(*rec)
+	if o.Err != nil && r.err == nil {
+		r.err = o.Err
+	}
+	d := r.d
+	if d.left.Add(-1) == 0 {
+		t.post(d)
+	}
+}
+
+// fetchMsg carries decoded records from the poller to the loop.
+type fetchMsg struct {
+	parts []fetchedPart
+	ack   chan struct{}
+}
+
+type fetchedPart struct {
+	key  tpKey
+	hw   int64
+	recs []*rec
+}
+
+// poll fetches records, decodes them and hands them to the loop. With
+// BlockRebalanceOnPoll, no rebalance callback runs between a poll and
+// AllowRebalance, so records never reach the loop for a partition that was
+// revoked after they were fetched.
+func (t *Trigger) poll(ctx context.Context) {
+	defer close(t.pollDone)
+	ack := make(chan struct{}, 1)
+	for {
+		// While fetching is paused the poller does not poll at all: a poll
+		// would drop the client's buffered data of paused partitions, to be
+		// fetched again on resume.
+		for !t.canPoll.Load() {
+			select {
+			case <-t.pollWake:
+			case <-ctx.Done():
+				t.cl.AllowRebalance()
+				return
+			}
+		}
+		fs := t.cl.PollRecords(ctx, t.pollMax)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			t.cl.AllowRebalance()
+			return
+		}
+		fs.EachError(func(topic string, part int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			t.m.fetchErrors.Inc()
+			t.slog.Warn().Str("topic", topic).Int32("partition", part).Err(err).Msg("fetch error")
+		})
+		msg := &fetchMsg{ack: ack}
+		now := time.Now()
+		var fr formats.Record // reused: decoders do not retain it
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			recs := make([]*rec, len(fp.Records))
+			for i, kr := range fp.Records {
+				recs[i] = t.decode(kr, &fr, now)
+			}
+			msg.parts = append(msg.parts, fetchedPart{key: tpKey{fp.Topic, fp.Partition}, hw: fp.HighWatermark, recs: recs})
+		})
+		if len(msg.parts) > 0 {
+			t.fetchCh <- msg
+			<-ack
+		}
+		t.cl.AllowRebalance()
+	}
+}
+
+// decode turns one Kafka record into a rec with its events (filtered), or
+// with the decoder's error for a poison record.
+func (t *Trigger) decode(kr *kgo.Record, fr *formats.Record, now time.Time) *rec {
+	r := &rec{kr: kr, offset: kr.Offset, epoch: kr.LeaderEpoch, fetched: now}
+	r.size = len(kr.Key) + len(kr.Value)
+	fr.Topic, fr.Partition, fr.Offset = kr.Topic, kr.Partition, kr.Offset
+	fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Key, kr.Value, kr.Timestamp, nil
+	if len(kr.Headers) > 0 {
+		fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
+		for i, h := range kr.Headers {
+			fr.Headers[i] = plugins.KafkaHeader{Key: h.Key, Value: h.Value}
+			r.size += len(h.Key) + len(h.Value)
+		}
+	}
+	t.m.records.Inc()
+	evs, err := t.safeDecode(fr)
+	if err != nil {
+		r.poison = fmt.Errorf("cannot decode record: %w", err)
+		t.m.poison.Inc()
+		return r
+	}
+	if t.cfg.Filter != nil {
+		keep := evs[:0]
+		for _, ev := range evs {
+			if t.cfg.Filter(ev) {
+				keep = append(keep, ev)
+			} else {
+				t.m.filtered.Inc()
+			}
+		}
+		evs = keep
+	}
+	if len(evs) == 0 {
+		return r
+	}
+	r.events = evs
+	for _, ev := range evs {
+		r.evSize += ev.Size()
+	}
+	return r
+}
+
+// safeDecode runs the decoder, turning a panic into an error: a decoder bug
+// must make a poison record, not kill the gateway.
+func (t *Trigger) safeDecode(fr *formats.Record) (evs []*plugins.Event, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			evs, err = nil, fmt.Errorf("decoder panicked: %v", p)
+		}
+	}()
+	return t.cfg.Decoder.Decode(fr)
+}
+
+// Group callbacks. Each hands its work to the loop and waits for it; the
+// loop never waits on the group, so this cannot deadlock.
+
+func (t *Trigger) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	done := make(chan struct{})
+	if !t.toLoop(func() { t.assign(assigned); close(done) }) {
+		return
+	}
+	<-done
+}
+
+func (t *Trigger) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	if len(lost) == 0 {
+		return
+	}
+	done := make(chan struct{})
+	if !t.toLoop(func() { t.lose(lost); close(done) }) {
+		return
+	}
+	<-done
+	t.log.Warn().Interface("partitions", lost).Msg("partitions lost: their unfinished records go to the next owner uncommitted")
+}
+
+// onRevoked lets revoked partitions finish their in-flight batches and
+// dead letters (up to RevokeTimeout), then commits their watermarks
+// synchronously before the partitions are given up.
+func (t *Trigger) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	req := &revokeReq{parts: revoked, done: make(chan struct{})}
+	if !t.toLoop(func() { t.revoke(req) }) {
+		return
+	}
+	timer := time.NewTimer(t.cfg.RevokeTimeout)
+	defer timer.Stop()
+	select {
+	case <-req.done:
+	case <-timer.C:
+		t.log.Warn().Dur("revoke_timeout", t.cfg.RevokeTimeout).Interface("partitions", revoked).
+			Msg("revoked partitions did not finish in time; abandoning their in-flight records")
+		t.toLoop(func() { t.abandonRevoke(req) })
+		<-req.done
+	}
+	if err := t.commitFinal(ctx, revoked); err != nil {
+		t.log.Error().Err(err).Interface("partitions", revoked).Msg("cannot commit revoked partitions")
+	}
+}
+
+// toLoop runs fn on the loop goroutine, or reports false when the loop has
+// stopped (after Close).
+func (t *Trigger) toLoop(fn func()) bool {
+	select {
+	case t.ctlCh <- fn:
+		return true
+	case <-t.loopDone:
+		return false
+	}
+}
+
+// committer commits advanced watermarks every CommitInterval.
+func (t *Trigger) committer() {
+	defer close(t.commitDone)
+	tick := time.NewTicker(t.cfg.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.commitStop:
+			return
+		case <-tick.C:
+			t.commitDirty()
+		}
+	}
+}
+
+func (t *Trigger) commitDirty() {
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	t.offMu.Lock()
+	snap := t.dirty
+	if len(snap) == 0 {
+		t.offMu.Unlock()
+		return
+	}
+	t.dirty = make(map[string]map[int32]kgo.EpochOffset, len(snap))
+	t.offMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.cl.CommitOffsets(ctx, snap, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		defer cancel()
+		if err = commitErr(resp, err); err != nil {
+			t.m.commitErrors.Inc()
+			t.slog.Warn().Err(err).Msg("cannot commit offsets; retrying with the next commit")
+			t.redirty(snap)
+		}
+	})
+}
+
+// redirty marks the partitions of a failed commit for the next one, when
+// they are still owned and have not advanced since.
+func (t *Trigger) redirty(snap map[string]map[int32]kgo.EpochOffset) {
+	t.offMu.Lock()
+	defer t.offMu.Unlock()
+	for topic, ps := range snap {
+		for p := range ps {
+			eo, owned := t.latest[topic][p]
+			if !owned {
+				continue
+			}
+			if _, again := t.dirty[topic][p]; again {
+				continue
+			}
+			setOffset(t.dirty, topic, p, eo)
+		}
+	}
+}
+
+// commitFinal synchronously commits the watermarks of the given partitions
+// (all when nil) and forgets them, so that no later commit of this trigger
+// can touch them. Called after the loop finished with them.
+func (t *Trigger) commitFinal(ctx context.Context, which map[string][]int32) error {
+	t.commitMu.Lock()
+	defer t.commitMu.Unlock()
+	t.offMu.Lock()
+	final := make(map[string]map[int32]kgo.EpochOffset)
+	take := func(topic string, p int32) {
+		if eo, ok := t.latest[topic][p]; ok {
+			setOffset(final, topic, p, eo)
+		}
+		delOffset(t.latest, topic, p)
+		delOffset(t.dirty, topic, p)
+	}
+	if which == nil {
+		for topic, ps := range t.latest {
+			for p := range ps {
+				take(topic, p)
+			}
+		}
+	} else {
+		for topic, ps := range which {
+			for _, p := range ps {
+				take(topic, p)
+			}
+		}
+	}
+	t.offMu.Unlock()
+	if len(final) == 0 {
+		return nil
+	}
+	if ctx == nil || ctx.Err() != nil {
+		// A commit of finished work is worth a few seconds past a
+		// deadline: without it, all of it is delivered again.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+	}
+	var cerr error
+	t.cl.CommitOffsetsSync(ctx, final, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		cerr = commitErr(resp, err)
+	})
+	if cerr != nil {
+		t.m.commitErrors.Inc()
+		return fmt.Errorf("kafka trigger %q: commit %v: %w", t.cfg.Name, final, cerr)
+	}
+	t.log.Debug().Interface("offsets", final).Msg("committed")
+	return nil
+}
+
+func setOffset(m map[string]map[int32]kgo.EpochOffset, topic string, p int32, eo kgo.EpochOffset) {
+	ps := m[topic]
+	if ps == nil {
+		ps = make(map[int32]kgo.EpochOffset)
+		m[topic] = ps
+	}
+	ps[p] = eo
+}
+
+func delOffset(m map[string]map[int32]kgo.EpochOffset, topic string, p int32) {
+	if ps, ok := m[topic]; ok {
+		delete(ps, p)
+		if len(ps) == 0 {
+			delete(m, topic)
+		}
+	}
+}
+
+// commitErr returns the request's error or the first partition's error.
+func commitErr(resp *kmsg.OffsetCommitResponse, err error) error {
+	if err != nil || resp == nil {
+		return err
+	}
+	for _, tp := range resp.Topics {
+		for _, p := range tp.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s/%d: %w", tp.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
