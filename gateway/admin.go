@@ -112,7 +112,7 @@ func (a *Admin) Serve(ln net.Listener) error {
 	a.serving = true
 	a.ln = ln
 	a.mu.Unlock()
-	a.log.Info().Str("listener", "admin").Str("addr", ln.Addr().String()).Msg("listening")
+	a.log.Log().Str("listener", "admin").Str("addr", ln.Addr().String()).Msg("listening")
 	err := a.srv.Serve(ln)
 	a.mu.Lock()
 	closed := a.closed

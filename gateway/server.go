@@ -220,7 +220,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = &listener{Listener: inner, lingerMax: lingerMax}
 	l := s.ln
 	s.mu.Unlock()
-	s.log.Info().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")
+	s.log.Log().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")
 	err := s.srv.Serve(l)
 	s.mu.Lock()
 	closed := s.closed

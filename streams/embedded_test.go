@@ -3,6 +3,8 @@ package streams
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -163,5 +165,46 @@ func TestPublisherRoundTripsThroughCloudEventsTrigger(t *testing.T) {
 		if a, b := string(cp.AppendJSON(nil)), string(want.AppendJSON(nil)); a != b {
 			t.Errorf("envelope changed:\n got %s\nwant %s", a, b)
 		}
+	}
+}
+
+// TestPublisherDeadLetter: an event that finally failed outside a Kafka
+// trigger (here: an async invocation) lands on the function's dead-letter
+// topic with its headers, through the invoker's DeadLetter interface.
+func TestPublisherDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	topic := e.topic(t, 1)
+	pub, err := NewPublisher(PublisherConfig{Brokers: e.seeds}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	fn, err := invoker.New("failing", invoker.Config{Retry: invoker.RetryConfig{Attempts: 2, Backoff: time.Millisecond}},
+		builtinWorker("failing", func(context.Context, *plugins.Event) ([]byte, error) { return nil, errors.New("always") }),
+		invoker.Deps{DeadLetter: pub.DeadLetterTo(topic)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fn.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer fn.Close(context.Background())
+	done := make(chan invoker.Outcome, 1)
+	ev := &plugins.Event{ID: "ev-1", Source: "/t", Type: plugins.TypeHTTPRequest, DataContentType: "application/json", Data: []byte(`{"a":1}`)}
+	if err := fn.Submit(&invoker.Item{Event: ev, Trigger: "http", DeadLetter: true, Done: func(_ *invoker.Item, o invoker.Outcome) { done <- o }}); err != nil {
+		t.Fatal(err)
+	}
+	if o := <-done; !o.DeadLettered || o.Attempts != 2 {
+		t.Fatalf("outcome %+v", o)
+	}
+	rs := e.readAll(t, topic, 1)
+	for k, want := range map[string]string{HeaderError: "always", HeaderFunction: "failing", HeaderAttempts: "2", HeaderTrigger: "http", "content-type": formats.CloudEventsContentType} {
+		if got, _ := header(rs[0], k); got != want {
+			t.Errorf("header %s = %q, want %q", k, got, want)
+		}
+	}
+	var back plugins.Event
+	if err := json.Unmarshal(rs[0].Value, &back); err != nil || back.ID != "ev-1" {
+		t.Errorf("value %s: %v", rs[0].Value, err)
 	}
 }

@@ -14,6 +14,7 @@ type trigMetrics struct {
 
 	records          *metrics.Counter
 	filtered         *metrics.Counter
+	tombstones       *metrics.Counter
 	poison           *metrics.Counter
 	dropped          *metrics.Counter
 	retries          *metrics.Counter
@@ -35,6 +36,7 @@ func newTrigMetrics(set *metrics.Set, t *Trigger) *trigMetrics {
 	}
 	m.records = counter("sluice_kafka_records_total")
 	m.filtered = counter("sluice_filtered_total")
+	m.tombstones = counter("sluice_cdc_tombstones_total")
 	m.poison = counter("sluice_kafka_poison_records_total")
 	m.dropped = counter("sluice_kafka_dropped_records_total")
 	m.retries = counter("sluice_kafka_retries_total")

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams/formats"
 )
@@ -93,3 +95,46 @@ func (p *Publisher) Publish(ctx context.Context, topic string, ev *plugins.Event
 
 // Close flushes nothing (Publish is synchronous) and closes the client.
 func (p *Publisher) Close() { p.cl.Close() }
+
+// DeadLetter implements invoker.DeadLetter on the publisher: events that
+// finally failed outside a Kafka trigger (async HTTP, storage webhooks,
+// schedules, the invoke API) are written to a function's dead_letter.topic
+// as structured CloudEvents, with the same sluice-* headers a Kafka trigger's
+// dead letters carry.
+type DeadLetter struct {
+	p     *Publisher
+	topic string
+}
+
+var _ invoker.DeadLetter = (*DeadLetter)(nil)
+
+// DeadLetterTo returns the dead letter writing to topic through p.
+func (p *Publisher) DeadLetterTo(topic string) *DeadLetter { return &DeadLetter{p: p, topic: topic} }
+
+// DeadLetter produces r's event (acks=all) and returns once the broker
+// acknowledged it.
+func (d *DeadLetter) DeadLetter(ctx context.Context, r *invoker.DeadLetterRecord) error {
+	ev := r.Event
+	key := ev.PartitionKey
+	if key == "" {
+		key = ev.ID
+	}
+	rec := &kgo.Record{
+		Topic: d.topic,
+		Key:   []byte(key),
+		Value: ev.AppendJSON(make([]byte, 0, ev.Size())),
+		Headers: []kgo.RecordHeader{
+			{Key: "content-type", Value: []byte(formats.CloudEventsContentType)},
+			{Key: HeaderError, Value: []byte(r.Err.Error())},
+			{Key: HeaderFunction, Value: []byte(r.Function)},
+			{Key: HeaderAttempts, Value: []byte(strconv.Itoa(r.Attempts))},
+			{Key: HeaderTrigger, Value: []byte(r.Trigger)},
+		},
+	}
+	if err := d.p.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		d.p.failed.Inc()
+		return fmt.Errorf("cannot write dead letter of event %s to topic %q: %w", ev.ID, d.topic, err)
+	}
+	d.p.ok.Inc()
+	return nil
+}

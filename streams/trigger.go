@@ -452,6 +452,9 @@ func (t *Trigger) decode(kr *kgo.Record, fr *formats.Record, now time.Time) *rec
 		evs = keep
 	}
 	if len(evs) == 0 {
+		if err == nil && formats.IsTombstone(fr) {
+			t.m.tombstones.Inc()
+		}
 		return r
 	}
 	r.events = evs

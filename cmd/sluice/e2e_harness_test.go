@@ -87,6 +87,9 @@ func startSluice(t testing.TB, cfgPath string, env ...string) *proc {
 	t.Helper()
 	p := startProc(t, []string{"serve", "-c", cfgPath}, env...)
 	p.waitLog("ready", 60*time.Second)
+	waitFor(t, 10*time.Second, "both listening lines", func() bool {
+		return len(p.findLog("listening", map[string]any{"listener": "http"})) > 0 && len(p.findLog("listening", map[string]any{"listener": "admin"})) > 0
+	})
 	p.http = "http://" + p.listenAddr("http")
 	p.admin = "http://" + p.listenAddr("admin")
 	return p

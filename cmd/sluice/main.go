@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	_ "time/tzdata" // IANA timezones for schedules, also on hosts without zoneinfo
 )
 
 const usage = `usage: sluice <command> [flags]

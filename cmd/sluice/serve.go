@@ -50,6 +50,7 @@ type server struct {
 	byFn  map[string]*invoker.Function
 	gw    *gateway.Server
 	admin *gateway.Admin
+	kafka kafkaParts
 }
 
 func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
@@ -68,6 +69,10 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := startFunctions(ctx, s.fns); err != nil {
+		s.stopFunctions(time.Second)
+		return err
+	}
+	if err := s.kafka.startTriggers(); err != nil {
 		s.stopFunctions(time.Second)
 		return err
 	}
@@ -90,7 +95,7 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
 	if err := upg.Ready(); err != nil {
 		return fmt.Errorf("cannot signal readiness: %w", err)
 	}
-	log.Info().Dur("startup_ms", time.Since(started)).Int("functions", len(s.fns)).Int("pid", os.Getpid()).Msg("ready")
+	log.Log().Dur("startup_ms", time.Since(started)).Int("functions", len(s.fns)).Int("pid", os.Getpid()).Msg("ready")
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
@@ -102,10 +107,10 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
 				s.upgrade(upg, gen)
 				continue
 			}
-			log.Info().Str("signal", sig.String()).Msg("shutting down: draining")
+			log.Log().Str("signal", sig.String()).Msg("shutting down: draining")
 			return s.shutdown()
 		case <-upg.Exit():
-			log.Info().Msg("new process ready: draining")
+			log.Log().Msg("new process ready: draining")
 			return s.shutdown()
 		case err := <-errc:
 			if err != nil && !errors.Is(err, gateway.ErrServerClosed) {
@@ -136,13 +141,24 @@ func (s *server) upgrade(upg *tableflip.Upgrader, gen int) {
 		return
 	}
 	metrics.GetOrCreateCounter(`sluice_reloads_total{result="ok"}`).Inc()
-	s.log.Info().Dur("took_ms", time.Since(start)).Int("next_generation", gen+1).Msg("reload: new process ready")
+	s.log.Log().Dur("took_ms", time.Since(start)).Int("next_generation", gen+1).Msg("reload: new process ready")
 }
 
 // build creates every function and the gateway, starting nothing.
 func (s *server) build() error {
 	cfg := s.cfg
+	if err := s.kafka.startEmbedded(cfg, s); err != nil {
+		return err
+	}
+	if err := s.kafka.newPublisher(cfg, s); err != nil {
+		return err
+	}
 	deps := functionDeps{log: s.log}
+	if s.kafka.publisher != nil {
+		deps.deadLetterTopic = func(fn *config.Function) (invoker.DeadLetter, error) {
+			return s.kafka.publisher.DeadLetterTo(fn.DeadLetter.Topic), nil
+		}
+	}
 	var errs []error
 	for i := range cfg.Functions {
 		f, err := buildFunction(cfg, &cfg.Functions[i], deps)
@@ -174,13 +190,20 @@ func (s *server) build() error {
 		if t.Kind != config.KindHTTP {
 			continue
 		}
-		routes = append(routes, gateway.Route{
+		r := gateway.Route{
 			Method:     t.HTTP.Method,
 			Path:       t.HTTP.Path,
 			Function:   s.byFn[t.Function],
 			Mode:       gateway.Mode(t.HTTP.Mode),
 			AsyncTopic: t.HTTP.AsyncTopic,
-		})
+		}
+		if r.AsyncTopic != "" {
+			r.Publisher = s.kafka.publisher
+		}
+		routes = append(routes, r)
+	}
+	if err := s.kafka.buildTriggers(cfg, s); err != nil {
+		return err
 	}
 	glog := *s.log
 	gw, err := gateway.New(gcfg, routes, gateway.Deps{Logger: &glog})
@@ -206,15 +229,19 @@ func (s *server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	gwErr := s.gw.Shutdown(ctx)
+	trErr := s.kafka.closeTriggers(ctx)
 	fnErr := closeFunctions(ctx, s.fns)
+	s.kafka.closeRest()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	_ = s.gw.Wait(wctx)
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = s.admin.Shutdown(actx)
-	err := errors.Join(gwErr, fnErr)
-	ev := s.log.Info()
+	err := errors.Join(gwErr, trErr, fnErr)
+	// Lifecycle lines are logged whatever the level: an operator always
+	// sees a process start, get ready and stop.
+	ev := s.log.Log()
 	if err != nil {
 		ev = s.log.Warn().Err(err)
 	}
@@ -225,5 +252,7 @@ func (s *server) shutdown() error {
 func (s *server) stopFunctions(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
+	_ = s.kafka.closeTriggers(ctx)
 	_ = closeFunctions(ctx, s.fns)
+	s.kafka.closeRest()
 }

@@ -82,11 +82,26 @@ var errNoSinkFile = errors.New("sink: SINK_FILE is not set in the function's env
 // Sink appends the event as one JSON line to the file named by SINK_FILE in
 // the function's env. The line is written with a single write(2) before Sink
 // returns, so an acknowledged event is in the file (in the OS page cache)
-// even if the gateway is killed right after.
+// even if the gateway is killed right after. SINK_DELAY (a Go duration),
+// when set, is waited before each write: a slow consumer, to watch
+// backpressure and at-least-once delivery at work.
 func Sink(ctx context.Context, ev *plugins.Event) ([]byte, error) {
 	path := plugins.Getenv(ctx, "SINK_FILE")
 	if path == "" {
 		return nil, errNoSinkFile
+	}
+	if d := plugins.Getenv(ctx, "SINK_DELAY"); d != "" {
+		delay, err := time.ParseDuration(d)
+		if err != nil {
+			return nil, fmt.Errorf("sink: SINK_DELAY: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
 	}
 	sf, err := openSink(path)
 	if err != nil {
