@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
-	"github.com/sluicehq/sluice/invoker/filter"
 	"github.com/sluicehq/sluice/configs"
+	"github.com/sluicehq/sluice/invoker/filter"
 )
 
 func defaultConfig() []byte { return configs.Default }
