@@ -245,11 +245,11 @@ func parseFunctionName(s string) (name, qualifier string, ok bool) {
 	name = parts[0]
 	if len(parts) == 2 {
 		qualifier = parts[1]
-		if qualifier == "" {
-			return "", "", false
-		}
 	}
-	return name, qualifier, name != ""
+	if name == "" || len(parts) == 2 && qualifier == "" {
+		return "", "", false
+	}
+	return name, qualifier, true
 }
 
 // lookup finds the function a request names, or answers the error.
