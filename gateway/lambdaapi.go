@@ -163,8 +163,10 @@ func (a *LambdaAPI) Register(s *Server) error {
 }
 
 var (
-	strAmznRequestID    = []byte("x-amzn-RequestId")
-	strAmznErrorType    = []byte("x-amzn-ErrorType")
+	// AWS spells them x-amzn-RequestId and x-amzn-ErrorType; header names
+	// are case-insensitive, and fasthttp's canonical form keeps Peek working.
+	strAmznRequestID    = []byte("X-Amzn-Requestid")
+	strAmznErrorType    = []byte("X-Amzn-Errortype")
 	strInvocationType   = []byte("X-Amz-Invocation-Type")
 	strLogType          = []byte("X-Amz-Log-Type")
 	strClientContext    = []byte("X-Amz-Client-Context")

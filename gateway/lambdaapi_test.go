@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
@@ -970,3 +972,66 @@ func TestLastBytes(t *testing.T) {
 }
 
 func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// FuzzLambdaInvoke sends arbitrary invoke requests through the server: every
+// answer must carry x-amzn-RequestId, be one the API documents, and an
+// error must be in Lambda's shape; nothing may panic.
+func FuzzLambdaInvoke(f *testing.F) {
+	f.Add("echo", "", "", "", "", []byte(`{"a":1}`))
+	f.Add("arn:aws:lambda:us-east-1:1:function:echo:$LATEST", "$LATEST", "Event", "Tail", "", []byte(`[]`))
+	f.Add("1:function:echo", "", "DryRun", "None", "e30=", []byte(``))
+	f.Add("echo:1", "2", "RequestResponse", "Tail", "eyJhIjoxfQ==", []byte(`{`))
+	f.Add("nope", "", "Later", "All", "!!", []byte("\xff"))
+	echo := startFunction(f, "echo", builtinHandler(f, "echo"), invoker.Config{}, nil)
+	s, err := New(Config{}, nil, Deps{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	api, err := NewLambdaAPI(map[string]*invoker.Function{"echo": echo}, LambdaAPIConfig{MaxPayload: 1 << 10, MaxEventPayload: 256, TailSettle: -1}, NewLogTap())
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := api.Register(s); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, qualifier, invocationType, logType, clientContext string, body []byte) {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		uri := "/2015-03-31/functions/" + url.PathEscape(name) + "/invocations"
+		if qualifier != "" {
+			uri += "?Qualifier=" + url.QueryEscape(qualifier)
+		}
+		ctx.Request.SetRequestURI(uri)
+		for k, v := range map[string]string{"X-Amz-Invocation-Type": invocationType, "X-Amz-Log-Type": logType, "X-Amz-Client-Context": clientContext} {
+			if v != "" {
+				ctx.Request.Header.Set(k, v)
+			}
+		}
+		ctx.Request.SetBody(body)
+		s.serve(&ctx)
+		resp := &ctx.Response
+		if id := string(resp.Header.Peek("x-amzn-RequestId")); !uuidRE.MatchString(id) {
+			if code := resp.StatusCode(); code == 404 && len(resp.Header.Peek("x-amzn-ErrorType")) == 0 {
+				return // the name broke the path into other segments: the server's own 404
+			}
+			t.Fatalf("x-amzn-RequestId %q (status %d, body %s)", id, resp.StatusCode(), resp.Body())
+		}
+		switch code := resp.StatusCode(); code {
+		case 200:
+			if !json.Valid(resp.Body()) {
+				t.Fatalf("200 with a body that is not JSON: %q", resp.Body())
+			}
+		case 202, 204:
+		case 400, 404, 413, 429, 503:
+			var e struct {
+				Type    string
+				Message string `json:"message"`
+			}
+			if len(resp.Header.Peek("x-amzn-ErrorType")) == 0 || json.Unmarshal(resp.Body(), &e) != nil || e.Type == "" || e.Message == "" {
+				t.Fatalf("%d without Lambda's error shape: %q %s", code, resp.Header.Peek("x-amzn-ErrorType"), resp.Body())
+			}
+		default:
+			t.Fatalf("status %d: %s", code, resp.Body())
+		}
+	})
+}
