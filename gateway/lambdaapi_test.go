@@ -685,6 +685,9 @@ func TestLambdaAPIProcessTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	fn := startWorkerFunction(t, "hello-py", pool, invoker.Config{Timeout: 10 * time.Second})
+	// The process's stderr line may reach the tap after its result: the
+	// settle wait is what catches it (without one this test fails). 200ms,
+	// ten times the default, keeps it steady on a loaded machine.
 	ts := startLambdaAPI(t, Config{}, map[string]*invoker.Function{"hello-py": fn}, LambdaAPIConfig{TailSettle: 200 * time.Millisecond}, tap)
 	c := sdkClient(t, ts.url)
 	for range 3 {
@@ -713,15 +716,20 @@ func TestAWSCLI(t *testing.T) {
 	}
 	ts := startLambdaAPI(t, Config{}, fns, LambdaAPIConfig{}, NewLogTap())
 	dir := t.TempDir()
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+	// The CLI gets the test's environment (its launcher may need it) without
+	// any AWS_ setting, then fake credentials, a region, empty config files
+	// and no retries: it must never need, or find, real credentials.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
 		"AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_CONFIG_FILE=" + filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials"),
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "credentials"),
 		"AWS_MAX_ATTEMPTS=1", "AWS_RETRY_MODE=standard", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
-	}
-	if v := os.Getenv("PYENV_ROOT"); v != "" {
-		env = append(env, "PYENV_ROOT="+v)
-	}
+	)
 	run := func(args ...string) (string, string, error) {
 		cmd := exec.Command(awsBin, args...)
 		cmd.Env = env
