@@ -102,7 +102,8 @@
 //     {"errorMessage","errorType","stackTrace"}: the function's own error;
 //     Sandbox.Timedout "RequestId: ID Error: Task timed out after N.NN
 //     seconds" for a timeout; Runtime.ExitError for a runtime or process
-//     that died; a Go error's type name, as aws-lambda-go names it.
+//     that died; a Go error's type name, as aws-lambda-go names it;
+//     Function.ResponseSizeTooLarge for an output over MaxPayload.
 //     X-Amz-Log-Type: Tail adds X-Amz-Log-Result, base64 of the last 4 KB
 //     of the invocation's log: START, the function's own lines (from the
 //     LogTap), END and REPORT.

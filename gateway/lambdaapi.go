@@ -60,8 +60,10 @@ type LambdaAPIConfig struct {
 	Region  string
 	Account string
 	// MaxPayload is the largest RequestResponse payload, in bytes; larger
-	// ones are answered 413 RequestEntityTooLargeException. The server's
-	// max_body applies first. Defaults to 6 MiB, Lambda's limit.
+	// ones are answered 413 RequestEntityTooLargeException (the server's
+	// max_body applies first). It bounds the function's response too: a
+	// larger output is the function error Function.ResponseSizeTooLarge.
+	// Defaults to 6 MiB, Lambda's limit both ways.
 	MaxPayload int
 	// MaxEventPayload is the largest Event payload, in bytes: the event
 	// waits in the function's in-memory queue. Defaults to 1 MiB, Lambda's
@@ -399,6 +401,15 @@ func (a *LambdaAPI) invokeHandler(s *Server) Handler {
 			return
 		}
 		out := o.Output
+		if len(out) > a.cfg.MaxPayload {
+			ctx.Response.Header.SetCanonical(strFunctionError, strUnhandled)
+			setJSONBody(&ctx.Response, appendFunctionError(nil, c.ev.ID, &plugins.FunctionError{
+				Type: "Function.ResponseSizeTooLarge",
+				Message: "Response payload size (" + strconv.Itoa(len(out)) + " bytes) exceeded maximum allowed payload size (" +
+					strconv.Itoa(a.cfg.MaxPayload) + " bytes).",
+			}))
+			return
+		}
 		if len(out) == 0 {
 			out = strEmptyJSONPayload
 		}

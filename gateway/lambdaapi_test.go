@@ -539,6 +539,25 @@ func TestLambdaAPIPayloadLimits(t *testing.T) {
 	}
 }
 
+func TestLambdaAPIResponseTooLarge(t *testing.T) {
+	big := startFunction(t, "big", func(_ context.Context, ev *plugins.Event) ([]byte, error) {
+		var n int
+		if err := json.Unmarshal(ev.Data, &n); err != nil {
+			return nil, err
+		}
+		return []byte(`"` + strings.Repeat("x", n-2) + `"`), nil
+	}, invoker.Config{}, nil)
+	ts := startLambdaAPI(t, Config{}, map[string]*invoker.Function{"big": big}, LambdaAPIConfig{MaxPayload: 4 << 10}, nil)
+	c := sdkClient(t, ts.url)
+	if out := mustInvoke(t, c, &awslambda.InvokeInput{FunctionName: aws.String("big"), Payload: []byte(`4096`)}); len(out.Payload) != 4096 || out.FunctionError != nil {
+		t.Fatalf("output at the limit: %d bytes, %v", len(out.Payload), out.FunctionError)
+	}
+	e := functionError(t, mustInvoke(t, c, &awslambda.InvokeInput{FunctionName: aws.String("big"), Payload: []byte(`4097`)}))
+	if e.ErrorType != "Function.ResponseSizeTooLarge" || e.ErrorMessage != "Response payload size (4097 bytes) exceeded maximum allowed payload size (4096 bytes)." {
+		t.Fatalf("output over the limit: %+v", e)
+	}
+}
+
 func TestLambdaAPIClosedFunction(t *testing.T) {
 	f, err := invoker.New("gone", invoker.Config{}, builtin.NewWorker("gone", builtinHandler(t, "echo"), nil), invoker.Deps{Metrics: metrics.NewSet()})
 	if err != nil {
