@@ -127,3 +127,56 @@ func BenchmarkEnvelope(b *testing.B) {
 		buf = appendRequestData(buf[:0], &ri)
 	}
 }
+
+// BenchmarkLambdaInvokeHandler measures a RequestResponse Invoke through
+// the handler alone on one goroutine: name lookup, header checks, payload
+// validation, envelope, invoker (inline), echo.
+func BenchmarkLambdaInvokeHandler(b *testing.B) {
+	echo := startFunction(b, "echo", builtinHandler(b, "echo"), invoker.Config{}, nil)
+	s, err := New(Config{}, nil, Deps{Metrics: metrics.NewSet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	api, err := NewLambdaAPI(map[string]*invoker.Function{"echo": echo}, LambdaAPIConfig{}, NewLogTap())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := api.Register(s); err != nil {
+		b.Fatal(err)
+	}
+	ctx := requestCtx(b, "POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: localhost:8080\r\n"+
+		"X-Amz-Invocation-Type: RequestResponse\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}")
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Response.Reset()
+		s.serve(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}
+
+// BenchmarkStorageWebhookHandler measures one S3 notification through the
+// webhook handler alone: auth, decoding, queueing (a noop function drains
+// the queue).
+func BenchmarkStorageWebhookHandler(b *testing.B) {
+	noop := startFunction(b, "noop", builtinHandler(b, "noop"), invoker.Config{Queue: 1 << 16}, nil)
+	s, err := New(Config{}, nil, Deps{Metrics: metrics.NewSet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.HandleStorage(StorageRoute{Path: "/hook", Function: noop, Token: "s3cr3t"}); err != nil {
+		b.Fatal(err)
+	}
+	body := sample(b, "s3-put-encoded-key.json")
+	ctx := requestCtx(b, "POST /hook HTTP/1.1\r\nHost: localhost:8080\r\nAuthorization: Bearer s3cr3t\r\n"+
+		"Content-Type: application/json\r\nContent-Length: "+itoa(len(body))+"\r\n\r\n"+body)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Response.Reset()
+		s.serve(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+}

@@ -153,6 +153,13 @@ type Route struct {
 	AsyncTopic string
 	// Publisher is required when AsyncTopic is set.
 	Publisher Publisher
+	// Filter, when set, is called with each request's event before it is
+	// invoked or published (the trigger's filter:). An event for which it
+	// returns false is skipped and counted in
+	// sluice_filtered_total{trigger="http"}: a sync route answers 204 No
+	// Content, an async route its usual 202. It is called concurrently and
+	// must not retain the event. Defaults to nil: every event goes on.
+	Filter func(*plugins.Event) bool
 }
 
 // Deps are what a Server or Admin needs that is not configuration.

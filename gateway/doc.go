@@ -56,6 +56,88 @@
 // (half-close, then the rest of the body is drained for a bounded time),
 // so that clients still sending get the 413 rather than a reset.
 //
+// # Storage webhooks
+//
+// Server.HandleStorage adds a storage trigger: a webhook for S3 event
+// notifications and MinIO bucket notifications (POST; HEAD answers 200, as
+// MinIO checks its target with one). With a token, requests must carry
+// "Authorization: Bearer <token>", as MinIO's webhook target sends its
+// auth_token (a two-word auth_token is sent, and checked, verbatim),
+// compared in constant time; others get 401 with WWW-Authenticate. The
+// body is decoded by formats.DecodeStorageNotification, each record
+// becoming one sluice.storage.object.* envelope and one invocation (trigger
+// "storage", the function's retries, its dead letter). The webhook answers
+// 200 {"requestId","accepted","filtered"} once every record was accepted,
+// not run: queued in the function's in-memory queue as one group, which
+// the invoker takes whole or not at all, or published to the route's
+// AsyncTopic. A malformed body is 400 naming the bad field, a full queue
+// 429 with Retry-After, and in both cases nothing is accepted. s3:TestEvent
+// is 200 with no events.
+//
+// # Filters
+//
+// Route.Filter and StorageRoute.Filter (a trigger's filter:, compiled by
+// invoker/filter) skip the events they reject, counted in
+// sluice_filtered_total{trigger="http"|"storage"}. A storage webhook still
+// answers 200; a sync HTTP route answers 204 No Content, an async one 202.
+//
+// # Lambda invoke API
+//
+// LambdaAPI.Register adds AWS Lambda's Invoke operation,
+// POST /2015-03-31/functions/{name}/invocations, for every function it is
+// given, whatever its runtime, so that the AWS CLI and SDKs invoke them
+// with --endpoint-url (the credentials they sign with are not checked).
+// The name may be a function name, NAME:QUALIFIER, a partial ARN
+// (ACCOUNT:function:NAME) or a full ARN; the only qualifier is $LATEST,
+// in the name or as ?Qualifier=. The event is a sluice.invoke envelope
+// (source /sluice/invoke/NAME, id the request id) whose data is the payload
+// exactly as sent, which must be JSON; X-Amz-Client-Context is kept, as
+// sent, in the "clientcontext" extension. Every answer carries
+// x-amzn-RequestId, the request id.
+//
+//   - X-Amz-Invocation-Type: RequestResponse (the default) answers 200
+//     with the function's output as the body, byte for byte ("null" for
+//     none) and X-Amz-Executed-Version: $LATEST. A function error is a 200
+//     too, with X-Amz-Function-Error: Unhandled and Lambda's error payload
+//     {"errorMessage","errorType","stackTrace"}: the function's own error;
+//     Sandbox.Timedout "RequestId: ID Error: Task timed out after N.NN
+//     seconds" for a timeout; Runtime.ExitError for a runtime or process
+//     that died; a Go error's type name, as aws-lambda-go names it;
+//     Function.ResponseSizeTooLarge for an output over MaxPayload.
+//     X-Amz-Log-Type: Tail adds X-Amz-Log-Result, base64 of the last 4 KB
+//     of the invocation's log: START, the function's own lines (from the
+//     LogTap), END and REPORT.
+//   - Event answers 202 once the event is queued (trigger "invoke", two
+//     retries, then the function's dead letter).
+//   - DryRun answers 204 once the function is found.
+//
+// Errors have Lambda's shape, which the AWS SDKs turn into their typed
+// errors: the x-amzn-ErrorType header and {"Type":"User","message":M}
+// ({"Type":"Service","Message":M} for ServiceException). 400
+// InvalidRequestContentException (payload not JSON, bad client context),
+// ValidationException (bad invocation or log type, bad name) or
+// InvalidParameterValueException (two qualifiers that disagree); 404
+// ResourceNotFoundException "Function not found: ARN"; 413
+// RequestEntityTooLargeException over LambdaAPIConfig.MaxPayload (6 MiB)
+// or MaxEventPayload (1 MiB), or over max_body; 429
+// TooManyRequestsException with Retry-After and Reason
+// ReservedFunctionConcurrentInvocationLimitExceeded when the function's
+// queue is full; 503 ServiceException with Retry-After when it is closing.
+// Any other path under /2015-03-31/ is 404 UnknownOperationException.
+//
+// Log tails: the workers hand each log line to the plugins.LogFunc that
+// cmd/sluice builds, which passes it on to LogTap.Log. A Tail request
+// watches its request id in the LogTap before invoking and collects the
+// lines after. The lambda worker tags the lines of a one-event invocation
+// with the envelope id and passes them on before the invocation ends; the
+// process worker tags a batch's lines with Batch.RequestID (the envelope id
+// for a batch of one) and reads stderr on its own goroutine, so the request
+// waits LambdaAPIConfig.TailSettle for late lines. A synchronous event runs
+// alone unless its function is busy (events queued, or every slot taken):
+// then the invoker may batch it with its neighbours, the lines carry the
+// batch id, and the tail holds only a line saying so. Go functions (builtin,
+// plugin) write no log lines of their own: their tails hold the frame lines.
+//
 // # Lifecycle
 //
 // The caller creates the listener (so that tableflip can hand it over) and
@@ -67,6 +149,7 @@
 //
 // sluice_http_requests_total{route,code} and
 // sluice_http_request_duration_seconds{route}; route is the route key, or
-// "none" for requests no route took. The invoker counts invocations,
+// "none" for requests no route took; sluice_filtered_total{trigger} for
+// routes with a filter. The invoker counts invocations,
 // throttles and the rest of SPEC §8.
 package gateway

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,14 +81,27 @@ type Server struct {
 
 	draining atomic.Bool
 	inflight atomic.Int64
+
+	refusals []refusal // set before Serve, read-only after
+	filtered map[string]*metrics.Counter
+}
+
+// refusal answers, in its own shape, requests under prefix that the server
+// refuses before routing (413, 400, 408, 431): a Lambda SDK reads only
+// Lambda's error shape.
+type refusal struct {
+	prefix string
+	write  func(ctx *fasthttp.RequestCtx, id []byte, code int, msg string)
 }
 
 // fnRoute is a route to a function.
 type fnRoute struct {
-	fn     *invoker.Function
-	source string
-	topic  string
-	pub    Publisher
+	fn       *invoker.Function
+	source   string
+	topic    string
+	pub      Publisher
+	filter   func(*plugins.Event) bool
+	filtered *metrics.Counter
 }
 
 // New returns a Server for routes under cfg. It validates cfg and every
@@ -152,7 +166,10 @@ func (s *Server) addRoute(r Route) error {
 	if r.Function == nil {
 		return errors.New("no function")
 	}
-	rt := &fnRoute{fn: r.Function, source: "/sluice/http/" + r.Function.Name(), topic: r.AsyncTopic, pub: r.Publisher}
+	rt := &fnRoute{fn: r.Function, source: "/sluice/http/" + r.Function.Name(), topic: r.AsyncTopic, pub: r.Publisher, filter: r.Filter}
+	if r.Filter != nil {
+		rt.filtered = s.filteredCounter(TriggerHTTP)
+	}
 	var h Handler
 	switch r.Mode {
 	case ModeSync, "":
@@ -182,6 +199,47 @@ func (s *Server) Handle(method, path string, h Handler) error {
 		return errors.New("gateway: Handle after Serve")
 	}
 	return s.handle(method, path, h)
+}
+
+// handleRefusals makes requests under prefix that the server refuses before
+// routing answered by write instead of the gateway's JSON error. It must be
+// called before Serve.
+func (s *Server) handleRefusals(prefix string, write func(ctx *fasthttp.RequestCtx, id []byte, code int, msg string)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.serving {
+		return errors.New("gateway: handler added after Serve")
+	}
+	s.refusals = append(s.refusals, refusal{prefix: prefix, write: write})
+	return nil
+}
+
+// refuse answers a request refused before routing.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, id []byte, code int, msg string) {
+	if len(s.refusals) > 0 {
+		path := ctx.Path()
+		for _, r := range s.refusals {
+			if bytes.HasPrefix(path, s2b(r.prefix)) {
+				r.write(ctx, id, code, msg)
+				return
+			}
+		}
+	}
+	writeError(ctx, id, code, msg)
+}
+
+// filteredCounter returns sluice_filtered_total{trigger}. Called before
+// Serve, under s.mu or from New.
+func (s *Server) filteredCounter(trigger string) *metrics.Counter {
+	if c := s.filtered[trigger]; c != nil {
+		return c
+	}
+	if s.filtered == nil {
+		s.filtered = make(map[string]*metrics.Counter)
+	}
+	c := s.set.GetOrCreateCounter(`sluice_filtered_total{trigger="` + trigger + `"}`)
+	s.filtered[trigger] = c
+	return c
 }
 
 func (s *Server) handle(method, path string, h Handler) error {
@@ -382,6 +440,12 @@ func (s *Server) newCall(ctx *fasthttp.RequestCtx, p *Params, rt *fnRoute) *call
 func (s *Server) syncHandler(rt *fnRoute) Handler {
 	return func(ctx *fasthttp.RequestCtx, p *Params) {
 		c := s.newCall(ctx, p, rt)
+		if rt.filter != nil && !rt.filter(&c.ev) {
+			// Nothing to run, so nothing to answer with.
+			rt.filtered.Inc()
+			ctx.SetStatusCode(fasthttp.StatusNoContent)
+			return
+		}
 		o := rt.fn.Call(&c.item)
 		if o.Err != nil {
 			s.writeInvokeError(ctx, p, o.Err)
@@ -404,7 +468,9 @@ const asyncAttempts = 3
 func (s *Server) asyncHandler(rt *fnRoute) Handler {
 	return func(ctx *fasthttp.RequestCtx, p *Params) {
 		c := s.newCall(ctx, p, rt)
-		if rt.topic != "" {
+		if rt.filter != nil && !rt.filter(&c.ev) {
+			rt.filtered.Inc()
+		} else if rt.topic != "" {
 			pctx, cancel := context.WithTimeout(context.Background(), s.cfg.PublishTimeout)
 			err := rt.pub.Publish(pctx, rt.topic, &c.ev)
 			cancel()
@@ -492,7 +558,7 @@ func (s *Server) onError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nerr) && nerr.Timeout():
 		code, msg = fasthttp.StatusRequestTimeout, "Request Timeout"
 	}
-	writeError(ctx, id[:], code, msg)
+	s.refuse(ctx, id[:], code, msg)
 	s.none.observe(code, time.Time{})
 }
 
@@ -509,7 +575,7 @@ func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
 	var id [idLen]byte
 	newRequestID(&id)
 	ctx.Response.Header.SetCanonical(strRequestID, id[:])
-	writeError(ctx, id[:], fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
+	s.refuse(ctx, id[:], fasthttp.StatusRequestEntityTooLarge, msgTooLarge)
 	lingerOnClose(ctx.Conn())
 	s.none.observe(fasthttp.StatusRequestEntityTooLarge, time.Time{})
 	return fasthttp.StatusRequestEntityTooLarge
