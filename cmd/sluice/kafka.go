@@ -10,7 +10,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
-	"github.com/sluicehq/sluice/invoker/filter"
 	"github.com/sluicehq/sluice/streams"
 	"github.com/sluicehq/sluice/streams/formats"
 )
@@ -124,16 +123,12 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 		if dl := cfg.Function(t.Function).DeadLetter.Topic; dl != "" {
 			sc.DeadLetterTopic = dl
 		}
-		if len(t.Filter) > 0 {
-			p, err := filter.Compile(t.Filter)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: filter: %w", cfg.At(t.FilterPos), err))
-				return
-			}
-			if p != nil {
-				sc.Filter = p.Match
-			}
+		match, err := compileFilter(cfg, t)
+		if err != nil {
+			errs = append(errs, err)
+			return
 		}
+		sc.Filter = match
 		log := *s.log
 		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet()})
 		if err != nil {

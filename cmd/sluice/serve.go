@@ -51,6 +51,7 @@ type server struct {
 	gw    *gateway.Server
 	admin *gateway.Admin
 	kafka kafkaParts
+	tap   *gateway.LogTap
 }
 
 func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
@@ -153,7 +154,8 @@ func (s *server) build() error {
 	if err := s.kafka.newPublisher(cfg, s); err != nil {
 		return err
 	}
-	deps := functionDeps{log: s.log}
+	s.tap = gateway.NewLogTap()
+	deps := functionDeps{log: s.log, logTap: s.tap.Log}
 	if s.kafka.publisher != nil {
 		deps.deadLetterTopic = func(fn *config.Function) (invoker.DeadLetter, error) {
 			return s.kafka.publisher.DeadLetterTo(fn.DeadLetter.Topic), nil
@@ -200,6 +202,11 @@ func (s *server) build() error {
 		if r.AsyncTopic != "" {
 			r.Publisher = s.kafka.publisher
 		}
+		match, err := compileFilter(cfg, &t)
+		if err != nil {
+			return err
+		}
+		r.Filter = match
 		routes = append(routes, r)
 	}
 	if err := s.kafka.buildTriggers(cfg, s); err != nil {
@@ -211,6 +218,9 @@ func (s *server) build() error {
 		return err
 	}
 	s.gw = gw
+	if err := s.addHandlers(); err != nil {
+		return err
+	}
 
 	alog := *s.log
 	invs := make([]*invoker.Function, 0, len(s.fns))

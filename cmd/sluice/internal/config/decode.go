@@ -463,6 +463,7 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		fs["path"] = d.setRoute(&h.Path)
 		fs["mode"] = d.setEnum(&h.Mode, "mode", ModeSync, ModeAsync)
 		fs["async_topic"] = d.setTopic(&h.AsyncTopic)
+		fs["filter"] = d.setFilter(t)
 		check = func() {
 			need("path", h.Path != "")
 			d.asyncTopic(k, h.Mode)
@@ -471,9 +472,23 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		s := &Storage{}
 		t.Storage = s
 		fs["path"] = d.setRoute(&s.Path)
-		fs["token"] = d.setStr(&s.Token)
+		fs["token"] = func(e kv) {
+			v, ok := d.str(e)
+			if !ok {
+				return
+			}
+			// MinIO sends a one-word token as "Bearer <token>", a two-word
+			// one as it is, and nothing for more words: such a token could
+			// never match.
+			if len(strings.Fields(v)) > 2 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				d.errorf(e.vpos, "token: at most two words and no control characters (MinIO sends no Authorization header for longer tokens)")
+				return
+			}
+			s.Token = v
+		}
 		fs["mode"] = d.setEnum(&s.Mode, "mode", ModeSync, ModeAsync)
 		fs["async_topic"] = d.setTopic(&s.AsyncTopic)
+		fs["filter"] = d.setFilter(t)
 		check = func() {
 			need("path", s.Path != "")
 			d.asyncTopic(k, s.Mode)
@@ -549,6 +564,7 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 			}
 		}
 		fs["catch_up"] = d.setBool(&s.CatchUp)
+		fs["filter"] = d.setFilter(t)
 		check = func() {
 			cronPath, ratePath := join(k.path, "cron"), join(k.path, "rate")
 			cronPos, cron := d.vpos[cronPath]

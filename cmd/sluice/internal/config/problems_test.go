@@ -175,9 +175,10 @@ functions:
 triggers:
   - kafka: {topics: [a], group: g, function: echo, filter: paid}
   - http: {path: /a, function: echo, filter: {a: [1]}}
+  - http: {path: /b, function: echo, filter: [1]}
 `, []string{
 			`t.yaml:5:60: filter: expected a mapping (an EventBridge pattern), got a string`,
-			`t.yaml:6:38: unknown key "filter" (want async_topic, function, method, mode or path)`,
+			`t.yaml:7:46: filter: expected a mapping (an EventBridge pattern), got a list`,
 		}},
 		{"function_name", `functions:
   "hello world": {runtime: go, handler: echo}
