@@ -3,6 +3,7 @@ package invoker
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 )
 
@@ -68,6 +69,19 @@ const (
 	DefaultMaxBackoff  = 10 * time.Second
 	DefaultMaxAge      = time.Hour
 )
+
+// Delay is the wait before retry number attempt (1 for the first retry):
+// Backoff doubled per attempt, capped at MaxBackoff, with equal jitter (a
+// uniform draw in [d/2, d]) so the retries of a failed batch do not hit a
+// recovering dependency together, yet never retry at once. c must have its
+// defaults applied (Function.Config does).
+func (c RetryConfig) Delay(attempt int) time.Duration {
+	d := c.Backoff << min(max(attempt, 1)-1, 30)
+	if d <= 0 || d > c.MaxBackoff {
+		d = c.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -687,13 +686,7 @@ func (f *Function) failItem(it *Item, err error, outcome string, start time.Time
 // at once.
 func (f *Function) retry(it *Item) {
 	f.m.retries.Inc()
-	d := f.cfg.Retry.Backoff << min(it.attempts-1, 30)
-	if d <= 0 || d > f.cfg.Retry.MaxBackoff {
-		d = f.cfg.Retry.MaxBackoff
-	}
-	// Equal jitter: spread retries of a failed batch so they do not hit a
-	// recovering dependency together, yet never retry at once.
-	d = d/2 + rand.N(d/2+1)
+	d := f.cfg.Retry.Delay(it.attempts)
 	f.mu.Lock()
 	if f.closing {
 		d = 0

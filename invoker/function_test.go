@@ -433,3 +433,63 @@ func TestGroupThatDoesNotFitEndsTheWait(t *testing.T) {
 	}
 	c.wait(t)
 }
+
+func TestRetryDelay(t *testing.T) {
+	c := Config{Retry: RetryConfig{Backoff: 100 * time.Millisecond, MaxBackoff: time.Second}}.withDefaults().Retry
+	tests := []struct {
+		attempt  int
+		min, max time.Duration
+	}{
+		{0, 50 * time.Millisecond, 100 * time.Millisecond},
+		{1, 50 * time.Millisecond, 100 * time.Millisecond},
+		{2, 100 * time.Millisecond, 200 * time.Millisecond},
+		{3, 200 * time.Millisecond, 400 * time.Millisecond},
+		{4, 400 * time.Millisecond, 800 * time.Millisecond},
+		{5, 500 * time.Millisecond, time.Second}, // capped
+		{64, 500 * time.Millisecond, time.Second},
+	}
+	for _, tt := range tests {
+		seen := map[time.Duration]bool{}
+		for i := 0; i < 200; i++ {
+			d := c.Delay(tt.attempt)
+			if d < tt.min || d > tt.max {
+				t.Fatalf("attempt %d: delay %s outside [%s, %s]", tt.attempt, d, tt.min, tt.max)
+			}
+			seen[d] = true
+		}
+		if len(seen) < 10 {
+			t.Errorf("attempt %d: only %d distinct delays in 200: no jitter", tt.attempt, len(seen))
+		}
+	}
+}
+
+// TestConcurrencyLimit: never more batches in flight than concurrency,
+// however many events wait.
+func TestConcurrencyLimit(t *testing.T) {
+	var running, peak atomic.Int64
+	w := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond) // hold the slot while others try to take one
+		running.Add(-1)
+		return nil
+	}}
+	f := startFunction(t, Config{Concurrency: 3, Queue: 1000, Batch: BatchConfig{MaxItems: 1}}, w, Deps{})
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Call(&Item{Event: newEvent(fmt.Sprint(i))})
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != 3 {
+		t.Errorf("peak batches in flight %d, want 3", p)
+	}
+}

@@ -3,7 +3,6 @@ package streams
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -508,11 +507,7 @@ func (t *Trigger) split(l *lane, n int) {
 // invoker does.
 func (t *Trigger) backoff(l *lane, attempts int) {
 	t.m.retries.Inc()
-	d := t.retry.Backoff << min(attempts-1, 30)
-	if d <= 0 || d > t.retry.MaxBackoff {
-		d = t.retry.MaxBackoff
-	}
-	d = d/2 + rand.N(d/2+1)
+	d := t.retry.Delay(attempts)
 	l.backoff = true
 	l.timer = time.AfterFunc(d, func() { t.post(retryMsg{l}) })
 	t.partPause(l.p)
