@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -175,4 +176,47 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestE2EKafkaScaleOut runs two gateways with the same config on one
+// (external) cluster: they share the partitions of the group, and when one
+// is stopped the other takes its partitions over without losing a record.
+func TestE2EKafkaScaleOut(t *testing.T) {
+	t.Parallel()
+	needKcat(t)
+	broker, err := streams.StartEmbedded("127.0.0.1:0", 8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, kafkaConfig(dir, broker.Addr(), false, "1ms"))
+	sink := filepath.Join(dir, "sink.jsonl")
+	a := startSluice(t, cfg)
+	b := startSluice(t, cfg)
+	const n = 4000
+	kcatProduce(t, broker.Addr(), "events", 0, n/2)
+	waitFor(t, 60*time.Second, "both instances to own partitions and consume", func() bool {
+		owned := func(p *proc) bool {
+			r := do(t, "GET", p.admin+"/metrics", "", nil)
+			return strings.Contains(string(r.body), `sluice_kafka_lag_records{group="e2e-sink"`)
+		}
+		_, ns := sinkRecords(t, sink, "events")
+		return owned(a) && owned(b) && len(ns) > 100
+	})
+	a.stop(syscall.SIGTERM, 30*time.Second)
+	kcatProduce(t, broker.Addr(), "events", n/2, n/2)
+	waitFor(t, 90*time.Second, "every record after one instance stopped", func() bool {
+		_, ns := sinkRecords(t, sink, "events")
+		return len(ns) == n
+	})
+	offsets, _ := sinkRecords(t, sink, "events")
+	dups := 0
+	for _, c := range offsets {
+		dups += c - 1
+	}
+	t.Logf("%d records through two instances, one stopped mid-stream: %d duplicates", n, dups)
+	if len(offsets) != n {
+		t.Errorf("%d distinct offsets, want %d", len(offsets), n)
+	}
 }
