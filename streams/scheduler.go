@@ -185,6 +185,7 @@ type Scheduler struct {
 	set     *metrics.Set
 	names   []string
 	errs    *metrics.Counter
+	terms   *metrics.Counter
 	owner   atomic.Bool
 
 	startMu sync.Mutex
@@ -273,6 +274,7 @@ func NewScheduler(cfg SchedulerConfig, deps Deps) (*Scheduler, error) {
 		return set.GetOrCreateCounter(name)
 	}
 	s.errs = counter("sluice_schedule_errors_total")
+	s.terms = counter("sluice_schedule_takeovers_total")
 	s.names = append(s.names, "sluice_schedule_owner")
 	set.GetOrCreateGauge("sluice_schedule_owner", func() float64 {
 		if s.owner.Load() {
@@ -570,7 +572,7 @@ func (s *Scheduler) term(ss *schedSession) error {
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), // partition 0 even if someone made more
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(schedTxnTimeout),
-		kgo.WithLogger(kgoLogger{log: s.log}),
+		kgo.WithLogger(s.quietLog()),
 	}
 	p, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {
@@ -597,16 +599,32 @@ func (s *Scheduler) term(ss *schedSession) error {
 		Msg("took over the schedules")
 	w := newTxnWriter(ss.hard, p)
 	defer w.stop()
+	s.terms.Inc()
 	s.owner.Store(true)
 	defer s.owner.Store(false)
 	return s.runSchedules(ss.soft, ss.hard, state, w, began)
 }
 
-// runSchedules runs one runner per schedule until soft ends or one of
-// them fails; it returns the first failure.
+// quietLog adapts the logger for the clients of a term, whose info lines
+// (two transactions begun and ended per tick) would drown the Scheduler's
+// own: they pass at warning level, or everything at trace level.
+func (s *Scheduler) quietLog() kgoLogger {
+	l := s.log
+	if lvl := l.GetLevel(); lvl > zerolog.TraceLevel && lvl < zerolog.WarnLevel {
+		l = l.Level(zerolog.WarnLevel)
+	}
+	return kgoLogger{log: l}
+}
+
+// runSchedules runs one runner per schedule until soft ends (nil) or, in
+// Kafka mode, one of them fails (its error).
 func (s *Scheduler) runSchedules(soft, hard context.Context, state map[string]tickRecord, w *txnWriter, began time.Time) error {
 	soft, cancel := context.WithCancelCause(soft)
 	defer cancel(nil)
+	// A failed term also aborts the others' ticks in flight: they could not
+	// be recorded as fired, and the next term fires them again.
+	hard, abort := context.WithCancel(hard)
+	defer abort()
 	var wg sync.WaitGroup
 	now := time.Now()
 	for _, e := range s.entries {
@@ -625,11 +643,13 @@ func (s *Scheduler) runSchedules(soft, hard context.Context, state map[string]ti
 				s.log.Error().Err(err).Str("schedule", e.spec.Name).Msg("schedule stopped")
 			default:
 				cancel(err)
+				abort()
 			}
 		})
 	}
 	wg.Wait()
-	if err := context.Cause(soft); err != nil && !errors.Is(err, context.Canceled) {
+	<-soft.Done() // runners end early only on errors
+	if err := context.Cause(soft); !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
@@ -835,7 +855,7 @@ func (s *Scheduler) readState(ctx context.Context, barrier int64) (map[string]ti
 		// An aborted transaction is a tick that was never recorded.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(250 * time.Millisecond),
-		kgo.WithLogger(kgoLogger{log: s.log}),
+		kgo.WithLogger(s.quietLog()),
 	}
 	cl, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {
@@ -851,8 +871,8 @@ func (s *Scheduler) readState(ctx context.Context, barrier int64) (map[string]ti
 		if err := ctx.Err(); err != nil {
 			return nil, "", err
 		}
-		if err := fs.Err0(); err != nil {
-			return nil, "", err
+		if errs := fs.Errors(); len(errs) > 0 {
+			return nil, "", errs[0].Err
 		}
 		reached := false
 		fs.EachRecord(func(r *kgo.Record) {

@@ -335,9 +335,10 @@ func TestSchedulerCatchUp(t *testing.T) {
 }
 
 // TestSchedulerFencesPreviousOwner has another client take the owner's
-// transactional id and record the next tick as fired, as a new owner
-// would: the fenced owner must not fire that tick, then take the schedules
-// back and fire the following ones.
+// transactional id and record the next two ticks as fired, as a new owner
+// would: the fenced owner must fire neither (the first because its record
+// is refused, the second because it reads it on taking the schedules
+// back), then fire the following ones.
 func TestSchedulerFencesPreviousOwner(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -349,7 +350,7 @@ func TestSchedulerFencesPreviousOwner(t *testing.T) {
 		return si.metric(`sluice_schedule_last_fired_seconds{schedule="fenced"}`) > 0
 	})
 	last := time.Unix(int64(si.metric(`sluice_schedule_last_fired_seconds{schedule="fenced"}`)), 0)
-	stolen := last.Add(time.Second)
+	stolen := last.Add(2 * time.Second)
 
 	other, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
@@ -363,17 +364,17 @@ func TestSchedulerFencesPreviousOwner(t *testing.T) {
 	if err := commitTxn(ctx, other, []*kgo.Record{{Key: []byte("fenced"), Value: v}}); err != nil {
 		t.Fatal(err)
 	}
-	if time.Now().After(stolen) {
-		t.Skipf("the machine is too slow: tick %s passed before it was stolen", stolen)
+	if time.Now().After(last.Add(time.Second)) {
+		t.Skipf("the machine is too slow: tick %s passed before it was stolen", last.Add(time.Second))
 	}
-	waitFor(t, 20*time.Second, "2 ticks after the stolen one", func() bool {
+	waitFor(t, 20*time.Second, "2 ticks after the stolen ones", func() bool {
 		return log.count(func(f firedTick) bool { return f.tick.After(stolen) }) >= 2
 	})
 	errs := si.metric("sluice_schedule_errors_total")
 	si.close(t)
 	for _, f := range log.snapshot() {
-		if f.tick.Equal(stolen) {
-			t.Errorf("the fenced owner fired %s, recorded by the new owner", f.id)
+		if f.tick.After(last) && !f.tick.After(stolen) {
+			t.Errorf("the fenced owner fired %s; the new owner recorded %s", f.id, stolen)
 		}
 	}
 	if errs < 1 {
@@ -575,4 +576,58 @@ func FuzzDecodeTickRecord(f *testing.F) {
 			t.Fatalf("round trip of %q: %+v, %v; want %+v", enc, back, err, r)
 		}
 	})
+}
+
+// TestSchedulerQueueFull holds the function's only slot and fills its
+// queue: the next tick waits for room instead of being dropped.
+func TestSchedulerQueueFull(t *testing.T) {
+	t.Parallel()
+	log := &tickLog{}
+	release := make(chan struct{})
+	var once sync.Once
+	record := log.handler("a")
+	h := func(ctx context.Context, ev *plugins.Event) ([]byte, error) {
+		once.Do(func() { <-release })
+		return record(ctx, ev)
+	}
+	fn, fnSet := newFunction(t, "held", invoker.Config{Queue: 1, Concurrency: 1, Batch: invoker.BatchConfig{MaxItems: 1}}, builtinWorker("held", h))
+	lg := testLogger(t)
+	s, err := NewScheduler(SchedulerConfig{Schedules: []ScheduleSpec{{Name: "held", Spec: schedule.Config{Rate: time.Second}, Function: fn}}},
+		Deps{Logger: &lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	waitFor(t, 20*time.Second, "a tick refused by the full queue", func() bool {
+		return metricValue(fnSet, `sluice_throttles_total{function="held"}`) >= 1
+	})
+	close(release)
+	waitFor(t, 20*time.Second, "4 ticks", func() bool { return log.count(nil) >= 4 })
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkOnceEach(t, log.snapshot(), time.Second)
+}
+
+// TestSchedulerFilter drops the ticks of odd seconds: they count as
+// filtered and never reach the function.
+func TestSchedulerFilter(t *testing.T) {
+	t.Parallel()
+	log := &tickLog{}
+	si := newSchedInstance(t, nil, "", "a", "even", time.Second, log, func(s *ScheduleSpec) {
+		s.Filter = func(ev *plugins.Event) bool { return ev.Time.Unix()%2 == 0 }
+	})
+	si.start(t)
+	waitFor(t, 20*time.Second, "an even tick and a filtered one", func() bool {
+		return log.count(nil) >= 1 && si.metric(`sluice_filtered_total{trigger="even"}`) >= 1
+	})
+	si.close(t)
+	for _, f := range log.snapshot() {
+		if f.tick.Unix()%2 != 0 {
+			t.Errorf("filtered tick %s reached the function", f.id)
+		}
+	}
 }
