@@ -211,6 +211,9 @@ func TestSchedulerTakeover(t *testing.T) {
 	waitFor(t, 20*time.Second, "2 ticks by a", func() bool { return log.count(nil) >= 2 })
 	a.close(t)
 	closed := log.count(nil)
+	handover := time.Now()
+	waitFor(t, 20*time.Second, "b to own the schedules", b.s.Owner)
+	t.Logf("b took over %s after a closed", time.Since(handover).Round(time.Millisecond))
 	waitFor(t, 20*time.Second, "3 ticks by b", func() bool {
 		return log.count(func(f firedTick) bool { return f.instance == "b" }) >= 3
 	})
@@ -629,5 +632,58 @@ func TestSchedulerFilter(t *testing.T) {
 		if f.tick.Unix()%2 != 0 {
 			t.Errorf("filtered tick %s reached the function", f.id)
 		}
+	}
+}
+
+// TestSchedulerTakesOverFromCrashedOwner leaves a transaction open, as an
+// owner that crashed between producing "firing" and committing would: the
+// next owner aborts it by taking the transactional id, so the state it
+// reads (up to its own record, past the stuck stable offset) is the last
+// committed one.
+func TestSchedulerTakesOverFromCrashedOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	topic := uniqueName(t)
+	sched, err := schedule.New(schedule.Config{Rate: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := sched.Next(time.Now().Add(-time.Hour)) // the latest hourly tick
+	if until := time.Until(fired.Add(time.Hour)); until < 10*time.Second {
+		<-time.After(until)
+		fired = fired.Add(time.Hour)
+	}
+	seedTick(t, e, topic, "hourly", fired, tickFired)
+
+	crashed, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer crashed.Close()
+	if err := crashed.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := json.Marshal(tickRecord{Tick: fired.UTC(), State: tickFiring, Instance: "crashed"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := crashed.ProduceSync(ctx, &kgo.Record{Key: []byte("hourly"), Value: v}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	log := &tickLog{}
+	si := newSchedInstance(t, e.seeds, topic, "b", "hourly", time.Hour, log, nil)
+	si.start(t)
+	waitFor(t, 20*time.Second, "the takeover to read the committed tick", func() bool {
+		return si.metric(`sluice_schedule_last_fired_seconds{schedule="hourly"}`) == float64(fired.Unix())
+	})
+	// A fire would have counted itself before moving the gauge.
+	n := si.metric(`sluice_schedule_ticks_total{schedule="hourly",outcome="fired"}`) +
+		si.metric(`sluice_schedule_ticks_total{schedule="hourly",outcome="caught_up"}`)
+	if n != 0 {
+		t.Errorf("fired %v ticks; the open transaction's record was aborted and %s was fired", n, fired)
+	}
+	if !si.s.Owner() {
+		t.Error("the new owner does not fire")
 	}
 }
