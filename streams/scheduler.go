@@ -674,7 +674,7 @@ func (s *Scheduler) resume(e *schedEntry, rec *tickRecord, now time.Time) time.T
 			e.skipped.Add(n)
 			s.log.Info().Str("schedule", e.spec.Name).Int("skipped", n).Msg("skipping missed ticks (catch_up: false)")
 		}
-		// max: a previous owner whose clock ran ahead fired ticks that are
+		// A previous owner whose clock ran ahead may have fired ticks that are
 		// still in the future here.
 		return later(now, done)
 	}
