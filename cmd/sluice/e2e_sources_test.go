@@ -200,3 +200,51 @@ func TestE2ELambdaInvokeAPI(t *testing.T) {
 		t.Errorf("output %s: %v", b, err)
 	}
 }
+
+// TestE2EScheduleOncePerCluster runs two gateways on one Kafka cluster with
+// a rate: 1s schedule: over 10 s each tick reaches the function exactly
+// once, with no tick missing.
+func TestE2EScheduleOncePerCluster(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	broker := freeAddr(t)
+	conf := func(embedded bool) string {
+		return fmt.Sprintf(`
+server: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}
+kafka: {embedded: %t, brokers: ["%s"]}
+log: {level: info}
+functions:
+  tick: {runtime: go, handler: sink, env: {SINK_FILE: %s/ticks.jsonl}}
+triggers:
+  - schedule: {rate: 1s, function: tick, name: heartbeat, payload: {job: beat}}
+`, embedded, broker, dir)
+	}
+	a := startSluice(t, writeConfig(t, t.TempDir(), conf(true)))
+	b := startSluice(t, writeConfig(t, t.TempDir(), conf(false)))
+	sink := filepath.Join(dir, "ticks.jsonl")
+	waitFor(t, 30*time.Second, "10 ticks", func() bool { return len(sinkEvents(t, sink)) >= 11 })
+	count := map[string]int{}
+	var times []time.Time
+	for _, ev := range sinkEvents(t, sink) {
+		if ev.Type != plugins.TypeScheduleTick {
+			t.Fatalf("type %s", ev.Type)
+		}
+		if count[ev.ID]++; count[ev.ID] == 1 {
+			times = append(times, ev.Time)
+		}
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Errorf("tick %s fired %d times", id, n)
+		}
+	}
+	for i := 1; i < len(times); i++ {
+		if d := times[i].Sub(times[i-1]); d != time.Second {
+			t.Errorf("ticks %s and %s are %s apart: a tick is missing or out of order", times[i-1], times[i], d)
+		}
+	}
+	owners := a.metric(`sluice_schedule_owner`) + b.metric(`sluice_schedule_owner`)
+	if owners != 1 {
+		t.Errorf("%v instances own the schedules, want 1", owners)
+	}
+}

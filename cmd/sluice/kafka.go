@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -12,6 +13,7 @@ import (
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/streams"
 	"github.com/sluicehq/sluice/streams/formats"
+	"github.com/sluicehq/sluice/streams/schedule"
 )
 
 // kafkaParts are the Kafka pieces of a running gateway, in start order.
@@ -19,6 +21,7 @@ type kafkaParts struct {
 	embedded  *streams.Embedded
 	publisher *streams.Publisher
 	triggers  []*streams.Trigger
+	scheduler *streams.Scheduler
 	sets      []*metrics.Set
 }
 
@@ -163,6 +166,9 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 			}
 		}
 	}
+	if err := k.buildScheduler(cfg, s); err != nil {
+		errs = append(errs, err)
+	}
 	keys := make([][2]string, 0, len(asyncTopics))
 	for key := range asyncTopics {
 		keys = append(keys, key)
@@ -189,12 +195,24 @@ func (k *kafkaParts) startTriggers() error {
 			return fmt.Errorf("cannot start Kafka trigger %s: %w", t.Name(), err)
 		}
 	}
+	if k.scheduler != nil {
+		if err := k.scheduler.Start(ctx); err != nil {
+			return fmt.Errorf("cannot start the scheduler: %w", err)
+		}
+	}
 	return nil
 }
 
 // closeTriggers finishes in-flight batches, commits and leaves the groups.
 func (k *kafkaParts) closeTriggers(ctx context.Context) error {
 	var errs []error
+	if k.scheduler != nil {
+		// Before the functions close: a tick submitted to a closed function
+		// would be left to the next owner.
+		if err := k.scheduler.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, t := range k.triggers {
 		if err := t.Close(ctx); err != nil {
 			errs = append(errs, err)
@@ -215,4 +233,60 @@ func (k *kafkaParts) closeRest() {
 	for _, set := range k.sets {
 		metrics.UnregisterSet(set, true)
 	}
+}
+
+// buildScheduler gathers every schedule trigger into one scheduler. With
+// Kafka configured, ticks are coordinated through it (once per tick across
+// every instance on the cluster); without, each instance fires every tick.
+func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
+	var specs []streams.ScheduleSpec
+	var where []string
+	count := map[string]int{}
+	for i := range cfg.Triggers {
+		t := &cfg.Triggers[i]
+		if t.Kind != config.KindSchedule {
+			continue
+		}
+		count[t.Function]++
+		name := t.Schedule.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", t.Function, count[t.Function])
+		}
+		match, err := compileFilter(cfg, t)
+		if err != nil {
+			return err
+		}
+		spec := schedule.Config{Cron: t.Schedule.Cron, Rate: t.Schedule.Rate}
+		if spec.Cron != "" {
+			spec.Timezone = t.Schedule.Timezone // a rate is the same in every zone
+		}
+		specs = append(specs, streams.ScheduleSpec{
+			Name:       name,
+			Spec:       spec,
+			Payload:    t.Schedule.Payload,
+			SkipMissed: !t.Schedule.CatchUp,
+			Function:   s.byFn[t.Function],
+			Filter:     match,
+		})
+		where = append(where, cfg.At(t.Pos))
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	sc := streams.SchedulerConfig{Schedules: specs}
+	if len(cfg.Kafka.Brokers) > 0 {
+		sc.Brokers = k.brokers(cfg)
+	} else {
+		s.log.Warn().Int("schedules", len(specs)).Msg("no Kafka configured: every instance fires every schedule tick on its own")
+	}
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", strings.Join(where, ", "), err)
+	}
+	log := *s.log
+	sched, err := streams.NewScheduler(sc, streams.Deps{Logger: &log, Metrics: k.newSet()})
+	if err != nil {
+		return err
+	}
+	k.scheduler = sched
+	return nil
 }

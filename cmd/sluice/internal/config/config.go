@@ -336,6 +336,11 @@ type CDC struct {
 
 // Schedule fires a function on a cron expression or at a fixed rate.
 type Schedule struct {
+	// Name names the schedule in the coordination topic, logs and metrics;
+	// keep it stable, as a renamed schedule is a new one (nothing to catch
+	// up). Defaults to "<function>-<n>", n counting the function's schedule
+	// triggers in file order from 1.
+	Name string
 	// Cron is a 5-field expression or a descriptor (@hourly, @every 5m), as
 	// robfig/cron/v3's ParseStandard reads it; empty when Rate is set.
 	Cron string

@@ -368,7 +368,7 @@ var kinds = []string{KindHTTP, KindStorage, KindKafka, KindCDC, KindSchedule}
 var bodyKeys = map[string]bool{
 	"function": true, "method": true, "path": true, "mode": true, "async_topic": true, "token": true,
 	"topics": true, "group": true, "start": true, "format": true, "ordering": true, "filter": true,
-	"cron": true, "rate": true, "timezone": true, "payload": true, "catch_up": true,
+	"cron": true, "rate": true, "timezone": true, "payload": true, "catch_up": true, "name": true,
 }
 
 func (d *decoder) triggers(e kv, f *File) {
@@ -565,6 +565,7 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		}
 		fs["catch_up"] = d.setBool(&s.CatchUp)
 		fs["filter"] = d.setFilter(t)
+		fs["name"] = d.setStr(&s.Name)
 		check = func() {
 			cronPath, ratePath := join(k.path, "cron"), join(k.path, "rate")
 			cronPos, cron := d.vpos[cronPath]
