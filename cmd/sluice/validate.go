@@ -43,6 +43,7 @@ func loadConfig(path string) (*config.File, error) {
 	var f *config.File
 	var err error
 	if path == "" {
+		enterCheckout()
 		f, err = config.Parse("configs/sluice.yaml (embedded default)", defaultConfig())
 	} else {
 		f, err = config.Load(path)
