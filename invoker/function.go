@@ -45,6 +45,11 @@ type Item struct {
 	// must not block for long: it holds up the batch's slot. The items of
 	// one group are settled one after another on the same goroutine.
 	Done func(*Item, Outcome)
+	// Size is the event's estimated encoded size (plugins.Event.Size), when
+	// the submitter already computed it; zero lets the invoker compute it.
+	// A stream trigger sizes every record to form its groups and passes
+	// the figure on rather than sizing each event twice.
+	Size int
 	// Ref is the submitter's own reference (a stream trigger's record),
 	// for Done to find its state without a map or a closure per item. The
 	// invoker never reads it.
@@ -282,7 +287,10 @@ func (f *Function) submit(items []*Item) error {
 		if it.Since.IsZero() {
 			it.Since = now
 		}
-		it.size = it.Event.Size()
+		it.size = it.Size
+		if it.size <= 0 {
+			it.size = it.Event.Size()
+		}
 		it.group = 0
 		it.grouped = len(items) > 1
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +97,7 @@ var benchGroup atomic.Int64
 func BenchmarkBareConsumer(b *testing.B) {
 	seeds, n := benchTopic(b)
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("bench"),
@@ -115,6 +117,7 @@ func BenchmarkBareConsumer(b *testing.B) {
 		cl.Close()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n*b.N), "cpu-ns/record")
 }
 
 // BenchmarkTriggerNoop reads the same topic through a Trigger into the
@@ -123,6 +126,7 @@ func BenchmarkTriggerNoop(b *testing.B) {
 	seeds, n := benchTopic(b)
 	h, _ := builtin.Lookup("noop")
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for range b.N {
 		fn, err := invoker.New("noop", invoker.Config{}, builtin.NewWorker("noop", h, nil), invoker.Deps{})
@@ -152,6 +156,18 @@ func BenchmarkTriggerNoop(b *testing.B) {
 		cancel()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n*b.N), "cpu-ns/record")
+}
+
+// cpuTime returns the CPU time (user and system) the process has used: on
+// a shared machine records/s swings with the neighbours' load, the CPU per
+// record much less.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // finished returns how many records are below the watermarks, for

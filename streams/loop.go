@@ -30,9 +30,8 @@ type rec struct {
 	evSize  int // estimated size of its events
 	events  []*plugins.Event
 	poison  error
-
-	item invoker.Item   // the first event's item
-	more []invoker.Item // the other events' items
+	ev      plugins.Event     // the event of a single-event decoder
+	one     [1]*plugins.Event // events of a single-event decoder: &ev
 
 	d        *dispatch // the dispatch in flight; written by the loop before SubmitGroup
 	err      error     // the first error of the dispatch in flight; written by onDone
@@ -42,11 +41,51 @@ type rec struct {
 	dead     bool // handed to the dead-letter producer
 }
 
-// dispatch is one group of records submitted together.
+// dispatch is one group of records submitted together. Dispatches are
+// recycled once settled (every item's Done has run, so the invoker holds
+// none of its items any more): their items are the bulk of what a record
+// costs in flight, and most records are in flight only briefly.
 type dispatch struct {
-	lane *lane
-	recs []*rec
-	left atomic.Int32
+	lane  *lane
+	recs  []*rec
+	left  atomic.Int32
+	items []invoker.Item  // one per event of recs
+	ptrs  []*invoker.Item // &items[i], as SubmitGroup takes them
+}
+
+// maxFreeDispatches bounds the dispatches kept for reuse: more than are
+// ever in flight at once with the default ordering, few enough not to pin
+// memory after a burst of parallel lanes.
+const maxFreeDispatches = 64
+
+// newDispatch returns a recycled dispatch or a new one, with room for n
+// items.
+func (t *Trigger) newDispatch(n int) *dispatch {
+	var d *dispatch
+	if k := len(t.freeDispatches); k > 0 {
+		d = t.freeDispatches[k-1]
+		t.freeDispatches[k-1] = nil
+		t.freeDispatches = t.freeDispatches[:k-1]
+	} else {
+		d = &dispatch{}
+	}
+	if cap(d.items) < n {
+		d.items = make([]invoker.Item, n, max(n, t.maxItems))
+		d.ptrs = make([]*invoker.Item, n, cap(d.items))
+	}
+	d.items, d.ptrs = d.items[:n], d.ptrs[:n]
+	return d
+}
+
+// freeDispatch keeps d for reuse. Its items are cleared so that a dispatch
+// waiting for reuse does not keep its records' payloads alive.
+func (t *Trigger) freeDispatch(d *dispatch) {
+	clear(d.items)
+	clear(d.ptrs)
+	d.lane, d.recs = nil, nil
+	if len(t.freeDispatches) < maxFreeDispatches {
+		t.freeDispatches = append(t.freeDispatches, d)
+	}
 }
 
 // lane is an ordered run of records with at most one dispatch in flight:
@@ -171,7 +210,8 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			continue
 		}
 		p.hw.Store(fp.hw)
-		for _, r := range fp.recs {
+		for i := range fp.recs {
+			r := &fp.recs[i]
 			if r.offset <= p.lastOffset {
 				t.m.dropped.Inc()
 				continue
@@ -340,24 +380,24 @@ func (t *Trigger) dispatch(l *lane) error {
 	}
 	// The lane only ever drops records from its front, so d.recs keeps
 	// pointing at the same records while the lane appends behind them.
-	d := &dispatch{lane: l, recs: l.recs[:k:k]}
-	items := make([]*invoker.Item, 0, events)
+	d := t.newDispatch(events)
+	d.lane, d.recs = l, l.recs[:k:k]
+	n := 0
 	for _, r := range d.recs {
 		r.d, r.err = d, nil
-		for j, ev := range r.events {
-			it := &r.item
-			if j > 0 {
-				if r.more == nil {
-					r.more = make([]invoker.Item, len(r.events)-1)
-				}
-				it = &r.more[j-1]
-			}
+		for _, ev := range r.events {
+			it := &d.items[n]
 			*it = invoker.Item{Event: ev, Trigger: t.cfg.Name, Attempts: 1, Since: r.fetched, Done: t.doneFn, Ref: r, Flush: l.flush}
-			items = append(items, it)
+			if len(r.events) == 1 {
+				it.Size = r.evSize
+			}
+			d.ptrs[n] = it
+			n++
 		}
 	}
-	d.left.Store(int32(len(items)))
-	if err := t.fn.SubmitGroup(items); err != nil {
+	d.left.Store(int32(n))
+	if err := t.fn.SubmitGroup(d.ptrs); err != nil {
+		t.freeDispatch(d)
 		return err
 	}
 	l.busy = true
@@ -369,6 +409,7 @@ func (t *Trigger) dispatch(l *lane) error {
 // first failure are done; the failed one is retried (with the rest of the
 // dispatch after it, in order), bisected or dead-lettered.
 func (t *Trigger) settleDispatch(d *dispatch) {
+	defer t.freeDispatch(d)
 	l, p := d.lane, d.lane.p
 	l.busy = false
 	p.inflight--
@@ -522,8 +563,10 @@ func (t *Trigger) markDone(r *rec) {
 	r.done = true
 	r.p.bytes -= r.size
 	t.bufBytes -= r.size
-	// Only the offset is needed from now on: let the payload go.
-	r.kr, r.events, r.item, r.more, r.d, r.lastErr = nil, nil, invoker.Item{}, nil, nil, nil
+	// Only the offset is needed from now on: let the payload go (one only
+	// points into r itself).
+	r.kr, r.events, r.d, r.lastErr = nil, nil, nil, nil
+	r.ev.Data, r.ev.KafkaHeaders, r.ev.PartitionKey = nil, nil, ""
 }
 
 // advance moves the partition's watermark over its done records.
