@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -70,7 +69,7 @@ func (Raw) DecodeInto(r *Record, ev *plugins.Event) (bool, error) {
 		ev.Data = r.Value
 		if ct, ok := contentTypeHeader(r.Headers); ok {
 			ev.DataContentType = ct
-		} else if maybeJSON(r.Value) && json.Valid(r.Value) {
+		} else if maybeJSON(r.Value) && plugins.ValidJSON(r.Value) {
 			ev.DataContentType = "application/json"
 			// Checked right above: encoders need not check it again.
 			ev.DataValidJSON = true
@@ -95,8 +94,8 @@ func rawSource(topic string) string {
 	return s
 }
 
-// maybeJSON reports whether v can start a JSON text, sparing json.Valid on
-// binary and plain-text values: its error path allocates.
+// maybeJSON reports whether v can start a JSON text, sparing the validation
+// of binary and plain-text values.
 func maybeJSON(v []byte) bool {
 	for _, c := range v {
 		switch c {
