@@ -125,9 +125,11 @@ type Function struct {
 	baseCtx context.Context
 	cancel  context.CancelFunc
 
-	sem    chan struct{} // one token per batch in flight
-	signal chan struct{} // wakes the batcher; capacity 1
-	done   chan struct{} // closed when the batcher has exited
+	sem    chan struct{}     // one token per batch in flight
+	signal chan struct{}     // wakes the batcher; capacity 1
+	done   chan struct{}     // closed when the batcher has exited
+	idle   chan chan []*Item // runners waiting for a batch
+	quit   chan struct{}     // closed after the batcher exited: idle runners exit
 
 	mu       sync.Mutex
 	queue    fifo      // submitted events, at most cfg.Queue
@@ -175,6 +177,8 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 		sem:     make(chan struct{}, cfg.Concurrency),
 		signal:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		idle:    make(chan chan []*Item, cfg.Concurrency),
+		quit:    make(chan struct{}),
 	}
 	f.queue.init(cfg.Queue)
 	f.m = newFnMetrics(deps.Metrics, name, f)
@@ -413,7 +417,40 @@ func (f *Function) loop() {
 		f.inflight++
 		f.running.Add(1)
 		f.mu.Unlock()
-		go f.run(batch)
+		f.dispatch(batch)
+	}
+}
+
+// dispatch hands batch to an idle runner, or starts one.
+func (f *Function) dispatch(batch []*Item) {
+	select {
+	case r := <-f.idle:
+		r <- batch
+	default:
+		r := make(chan []*Item, 1)
+		r <- batch
+		go f.runner(r)
+	}
+}
+
+// runner runs the batches dispatch hands it, waiting in the idle pool
+// between them; it exits when the pool is full or the Function closed.
+// Reusing goroutines spares each batch a goroutine's start and the growth
+// of its stack, which cost more than a batch of a hundred noop events.
+// There are at most as many runners as batches ever ran at once.
+func (f *Function) runner(r chan []*Item) {
+	for {
+		select {
+		case batch := <-r:
+			f.run(batch)
+		case <-f.quit:
+			return
+		}
+		select {
+		case f.idle <- r:
+		default:
+			return
+		}
 	}
 }
 
@@ -869,6 +906,8 @@ func (f *Function) Close(ctx context.Context) error {
 		f.wake()
 		<-f.done
 	}
+	// The batcher exited once nothing was in flight: every runner is idle.
+	close(f.quit)
 	f.cancel()
 	wctx := ctx
 	if ctx.Err() != nil {
