@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -425,24 +426,27 @@ func (t *Trigger) poll(ctx context.Context) {
 func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time) []rec {
 	recs := make([]rec, len(krs))
 	into, _ := t.cfg.Decoder.(formats.IntoDecoder)
+	first := krs[0] // the records of one partition's fetch share topic and partition
 	var ids string
 	var ends []int32
 	if into != nil {
-		first := krs[0]
-		buf := make([]byte, 0, len(krs)*(len(first.Topic)+4+digits(first.Offset)))
+		prefix := formats.RecordIDPrefix(first.Topic, first.Partition)
+		buf := make([]byte, 0, len(krs)*(len(prefix)+digits(first.Offset)))
 		ends = make([]int32, len(krs))
 		for i, kr := range krs {
-			buf = formats.AppendRecordID(buf, kr.Topic, kr.Partition, kr.Offset)
+			buf = append(buf, prefix...)
+			buf = strconv.AppendInt(buf, kr.Offset, 10)
 			ends[i] = int32(len(buf))
 		}
 		ids = string(buf)
 	}
+	*fr = formats.Record{Topic: first.Topic, Partition: first.Partition}
 	start := int32(0)
 	for i, kr := range krs {
 		r := &recs[i]
 		r.kr, r.offset, r.epoch, r.fetched = kr, kr.Offset, kr.LeaderEpoch, now
 		r.size = len(kr.Key) + len(kr.Value)
-		*fr = formats.Record{Topic: kr.Topic, Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value, Timestamp: kr.Timestamp}
+		fr.Offset, fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Offset, kr.Key, kr.Value, kr.Timestamp, nil
 		if len(kr.Headers) > 0 {
 			fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
 			for i, h := range kr.Headers {

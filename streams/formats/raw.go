@@ -121,6 +121,16 @@ func RecordID(r *Record) string {
 	return string(AppendRecordID(make([]byte, 0, len(r.Topic)+24), r.Topic, r.Partition, r.Offset))
 }
 
+// RecordIDPrefix returns what the RecordIDs of a partition's records start
+// with: "<topic>-<partition>-"; the offset follows it.
+func RecordIDPrefix(topic string, partition int32) string {
+	b := make([]byte, 0, len(topic)+13)
+	b = append(b, topic...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(partition), 10)
+	return string(append(b, '-'))
+}
+
 // AppendRecordID appends the RecordID of the record at topic, partition and
 // offset to dst.
 func AppendRecordID(dst []byte, topic string, partition int32, offset int64) []byte {
