@@ -77,11 +77,13 @@ func (t *Trigger) newDispatch(n int) *dispatch {
 	return d
 }
 
-// freeDispatch keeps d for reuse. Its items are cleared so that a dispatch
-// waiting for reuse does not keep its records' payloads alive.
+// freeDispatch keeps d for reuse. Its items let go of their events and
+// records, so that a dispatch waiting for reuse does not keep their slabs
+// alive; the rest of each item is overwritten by the next dispatch.
 func (t *Trigger) freeDispatch(d *dispatch) {
-	clear(d.items)
-	clear(d.ptrs)
+	for i := range d.items {
+		d.items[i].Event, d.items[i].Ref = nil, nil
+	}
 	d.lane, d.recs = nil, nil
 	if len(t.freeDispatches) < maxFreeDispatches {
 		t.freeDispatches = append(t.freeDispatches, d)
