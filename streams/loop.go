@@ -565,10 +565,15 @@ func (t *Trigger) markDone(r *rec) {
 	r.done = true
 	r.p.bytes -= r.size
 	t.bufBytes -= r.size
-	// Only the offset is needed from now on: let the payload go (one only
-	// points into r itself).
-	r.kr, r.events, r.d, r.lastErr = nil, nil, nil, nil
-	r.ev.Data, r.ev.KafkaHeaders, r.ev.PartitionKey = nil, nil, ""
+	// Only the offset is needed from now on: let the payload go, as large
+	// records behind an unfinished one would otherwise stay in memory past
+	// MaxBufferedBytes. What else r points to is its own (one, the
+	// dispatch) or small.
+	r.kr, r.ev.Data, r.ev.KafkaHeaders = nil, nil, nil
+	if len(r.events) > 0 && r.events[0] != &r.ev {
+		r.events = nil // a decoder's own events
+	}
+	r.lastErr = nil
 }
 
 // advance moves the partition's watermark over its done records.
