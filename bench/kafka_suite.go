@@ -8,22 +8,25 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/sluicehq/sluice/streams"
 )
 
 // The Kafka scenarios share one broker: the embedded broker (franz-go's
-// kfake, as `kafka.embedded: true` serves it) started in the suite's own
-// process, so that the bare consumer and the gateway read the same broker
-// over loopback, and so that the backlog scenario's records are not in the
-// gateway whose memory it measures.
+// kfake) of a `sluice serve` of its own that runs nothing else, so that the
+// bare consumer (in the suite's process) and the gateway each read it from
+// another process over loopback, and neither has the broker's heap beside
+// its own: a consumer sharing a process with a broker that holds a million
+// records collects its garbage far less often than one alone, which made
+// the ceiling twice as cheap per record. The backlog scenario's records are
+// not in the gateway whose memory it measures either.
 const (
 	kafkaPartitions   = 8
 	kafkaRecordSize   = 100
@@ -38,10 +41,26 @@ const (
 	kafkaBacklogNameFmt = "kafka backlog: %s records, slow function, gateway RSS"
 
 	// scrapeEvery is how often the admin /metrics is read while a run is
-	// timed: often enough for a 1% error on a half-second run, rarely
-	// enough that the scrapes cost the gateway little.
-	scrapeEvery = 10 * time.Millisecond
+	// timed (see timeRun).
+	scrapeEvery = 100 * time.Millisecond
 )
+
+// kafkaBrokerYAML is a `sluice serve` that only serves the embedded
+// broker, with the given partitions per topic.
+const kafkaBrokerYAML = `
+server:
+  listen: "127.0.0.1:0"
+  admin_listen: "127.0.0.1:0"
+kafka:
+  embedded: true
+  embedded_partitions: %d
+  brokers: ["127.0.0.1:0"]
+log: {level: info, format: json}
+`
+
+// brokerLogLine is the message the gateway logs with the embedded broker's
+// bound address.
+const brokerLogLine = "embedded Kafka broker (in memory, for development) listening"
 
 // kafkaGatewayYAML is a gateway with one Kafka trigger and no broker of its
 // own: function, its extra YAML (one line of flow mapping entries), topic,
@@ -68,14 +87,18 @@ func runKafkaScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 	if !wantCeil && !wantLat && !wantBacklog {
 		return nil
 	}
-	broker, err := streams.StartEmbedded("127.0.0.1:0", kafkaPartitions, nil)
+	broker, err := startGateway(ctx, cfg, fmt.Sprintf(kafkaBrokerYAML, kafkaPartitions))
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return fmt.Errorf("kafka broker: %w", err)
 	}
-	defer broker.Close()
-	brokers := []string{broker.Addr()}
-	fmt.Fprintf(cfg.Out, "Kafka: the embedded broker (kfake) in the suite's process on %s, %d partitions, %d-byte random values\n\n",
-		broker.Addr(), kafkaPartitions, kafkaRecordSize)
+	defer broker.Stop()
+	addr := broker.LoggedAddr(brokerLogLine)
+	if addr == "" {
+		return fmt.Errorf("kafka broker: no %q line with its address:\n%s", brokerLogLine, broker.Tail())
+	}
+	brokers := []string{addr}
+	fmt.Fprintf(cfg.Out, "Kafka: the embedded broker (kfake) of a `sluice serve` of its own on %s, %d partitions, %d-byte random values\n\n",
+		addr, kafkaPartitions, kafkaRecordSize)
 
 	// The latency run goes at half the rate the trigger reached, so it
 	// needs the throughput run.
@@ -119,7 +142,7 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 	}
 	admin := "http://" + gw.Addr("admin") + "/metrics"
 	done := fmt.Sprintf(`sluice_invocations_total{function="fn",trigger="kafka:%s",outcome="success"}`, group)
-	run, err := timeRun(ctx, admin, done, n, 3*time.Minute)
+	run, err := timeRun(ctx, gw.PID(), admin, done, n, 3*time.Minute)
 	if err != nil {
 		gw.Stop()
 		return 0, fmt.Errorf("%s: %w\n%s", kafkaNoopName, err, gw.Tail())
@@ -141,13 +164,16 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 	if last.Throughput > best.Throughput {
 		best = last
 	}
-	ceil := &Scenario{Name: kafkaCeilingName, Result: best, Notes: []string{
+	gwCPU, _ := run.cpuPer()
+	bareCPU := min(first.cpu, last.cpu)
+	ceil := &Scenario{Name: kafkaCeilingName, Result: best.Result, Notes: []string{
 		fmt.Sprintf("first %.0f/s, last %.0f/s; ratios use the better", first.Throughput, last.Throughput),
 		"kgo consumer group with default fetch sizes, doing nothing with the records; timed from its first fetched records to the last",
+		fmt.Sprintf("CPU per record: %dns", bareCPU.Nanoseconds()),
 	}}
 	noop := &Scenario{Name: kafkaNoopName, Ceiling: ceil.Name, Target: "≥ 0.60× ceiling",
 		Result: &Result{
-			Name: kafkaNoopName, Target: kafkaThroughput + "@" + brokers[0], Duration: run.elapsed,
+			Name: kafkaNoopName, Target: kafkaThroughput + "@" + brokers[0], Duration: run.elapsed(),
 			Mode:     fmt.Sprintf("%d records of %d bytes, backlog", n, kafkaRecordSize),
 			Requests: n, OK: n - int64(failed), Throughput: rate,
 		},
@@ -156,8 +182,10 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 	met := noop.Ratio >= 0.60 && failed == 0 && commitErr == nil
 	noop.Met = &met
 	noop.Notes = append(noop.Notes,
-		"`sluice serve`, format raw, ordering partition, function defaults; timed from the first invocation until every record was invoked (admin /metrics read every 10ms)",
-		fmt.Sprintf("gateway peak RSS %.1f MiB", float64(peak)/(1<<20)))
+		"`sluice serve`, format raw, ordering partition, function defaults; timed between the first and the last reading of its admin /metrics (every 100ms) taken while records were being invoked",
+		fmt.Sprintf("gateway peak RSS %.1f MiB", float64(peak)/(1<<20)),
+		fmt.Sprintf("CPU per record: gateway %dns, bare consumer %dns (%.2f× the gateway's): the ratio the throughputs would have with a core to spare for each",
+			gwCPU.Nanoseconds(), bareCPU.Nanoseconds(), float64(bareCPU)/float64(max(gwCPU, 1))))
 	if commitErr != nil {
 		noop.Notes = append(noop.Notes, "committed offsets: "+commitErr.Error())
 	} else {
@@ -338,7 +366,7 @@ func produceBacklog(ctx context.Context, cfg *SuiteConfig, brokers []string, top
 // bareConsume reads n records of topic in a new consumer group with
 // franz-go's defaults and nothing else, timed from the first fetched
 // records (those not counted) to the last.
-func bareConsume(ctx context.Context, brokers []string, topic string, n int64, group string) (*Result, error) {
+func bareConsume(ctx context.Context, brokers []string, topic string, n int64, group string) (*bareRun, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -349,6 +377,7 @@ func bareConsume(ctx context.Context, brokers []string, topic string, n int64, g
 	defer cancel()
 	var got, first int64
 	var start time.Time
+	var cpu0 time.Duration
 	for got < n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -361,35 +390,96 @@ func bareConsume(ctx context.Context, brokers []string, topic string, n int64, g
 		}
 		k := int64(fs.NumRecords())
 		if k > 0 && start.IsZero() {
-			start, first = time.Now(), k
+			start, first, cpu0 = time.Now(), k, ownCPU()
 		}
 		got += k
 	}
 	elapsed := time.Since(start)
-	return &Result{
+	cpu := (ownCPU() - cpu0) / time.Duration(got-first)
+	return &bareRun{cpu: cpu, Result: &Result{
 		Name: kafkaCeilingName, Target: topic + "@" + strings.Join(brokers, ","), Duration: elapsed,
 		Mode:     fmt.Sprintf("%d records of %d bytes, backlog", n, kafkaRecordSize),
 		Requests: n, OK: n, Throughput: float64(got-first) / elapsed.Seconds(),
-	}, nil
+	}}, nil
+}
+
+// bareRun is a run of the bare consumer and the CPU time per record the
+// suite's process used meanwhile (consumer and broker).
+type bareRun struct {
+	*Result
+	cpu time.Duration
+}
+
+// ownCPU returns the CPU time (user and system) the suite's process has
+// used.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU returns the CPU time (user and system) process pid has used, to
+// the clock tick; 0 where /proc cannot tell.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command, which may hold spaces, in parentheses;
+	// utime and stime are the 14th and 15th of the line.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(ut+st) * tick
 }
 
 // timedRun is the progress of a gateway through n records, from its
-// admin /metrics.
+// admin /metrics, with the CPU time the gateway and the suite (serving the
+// broker) used meanwhile.
 type timedRun struct {
-	t0, t1  time.Time
-	c0      float64
-	n       int64
-	elapsed time.Duration
-	last    metricSet
+	n    int64
+	last metricSet
+	// first and mid are the first scrape that saw an invocation and the
+	// last one that saw fewer than n: the run is timed between them, both
+	// taken in the middle of the stream, so that neither the wait for the
+	// first records nor the last scrape's lateness counts.
+	first, mid sample
 }
 
-// rate is the records a second between the first scrape that saw an
-// invocation and the first that saw them all; the records invoked by the
-// first are not counted, as they came before its time.
-func (r *timedRun) rate() float64 { return (float64(r.n) - r.c0) / r.t1.Sub(r.t0).Seconds() }
+// sample is one scrape of a timed run.
+type sample struct {
+	at       time.Time
+	invoked  float64
+	gw, self time.Duration // CPU time of the gateway and of the suite
+}
 
-// timeRun scrapes the admin /metrics until the counter done reaches n.
-func timeRun(ctx context.Context, url, done string, n int64, timeout time.Duration) (*timedRun, error) {
+// rate is the records a second between the two samples.
+func (r *timedRun) rate() float64 {
+	return (r.mid.invoked - r.first.invoked) / r.mid.at.Sub(r.first.at).Seconds()
+}
+
+// elapsed is the time between the two samples.
+func (r *timedRun) elapsed() time.Duration { return r.mid.at.Sub(r.first.at) }
+
+// cpuPer returns the CPU time per record of the gateway and of the suite's
+// process between the two samples.
+func (r *timedRun) cpuPer() (gateway, suite time.Duration) {
+	n := time.Duration(r.mid.invoked - r.first.invoked)
+	return (r.mid.gw - r.first.gw) / n, (r.mid.self - r.first.self) / n
+}
+
+// timeRun scrapes the admin /metrics of gateway pid until the counter
+// done reaches n. Scraping is not free: VictoriaMetrics reads the process's
+// /proc files for each, some 0.8ms of the gateway's CPU, so it samples every
+// 100ms.
+func timeRun(ctx context.Context, pid int, url, done string, n int64, timeout time.Duration) (*timedRun, error) {
 	r := &timedRun{n: n}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -397,21 +487,23 @@ func timeRun(ctx context.Context, url, done string, n int64, timeout time.Durati
 		if err != nil {
 			return nil, err
 		}
-		now := time.Now()
-		c := m[done]
-		if c > 0 && r.t0.IsZero() {
-			r.t0, r.c0 = now, c
-		}
-		if c >= float64(n) {
-			r.t1, r.last = now, m
-			r.elapsed = r.t1.Sub(r.t0)
-			if r.elapsed <= 0 {
-				return nil, fmt.Errorf("all %d records were invoked before the first scrape: too few to time", n)
+		smp := sample{at: time.Now(), invoked: m[done], gw: procCPU(pid), self: ownCPU()}
+		if smp.invoked >= float64(n) {
+			r.last = m
+			if r.first.at.IsZero() || !r.mid.at.After(r.first.at) {
+				return nil, fmt.Errorf("%d records were invoked within %d scrapes: too few to time", n, 2)
 			}
 			return r, nil
 		}
-		if now.After(deadline) {
-			return nil, fmt.Errorf("%s = %.0f of %d after %s", done, c, n, timeout)
+		if smp.invoked > 0 {
+			if r.first.at.IsZero() {
+				r.first = smp
+			} else {
+				r.mid = smp
+			}
+		}
+		if smp.at.After(deadline) {
+			return nil, fmt.Errorf("%s = %.0f of %d after %s", done, smp.invoked, n, timeout)
 		}
 		select {
 		case <-ctx.Done():
