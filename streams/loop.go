@@ -19,27 +19,32 @@ import (
 // and rebalance requests all arrive as messages, so the bookkeeping needs no
 // locks and each decision sees one consistent state.
 
-// rec is one fetched record on its way to being done.
+// rec is one fetched record on its way to being done. Records are
+// allocated a fetch at a time (decodeAll), so every byte here is allocated
+// and collected once per record: keep it small.
 type rec struct {
 	kr      *kgo.Record
 	p       *partition
+	d       *dispatch // the dispatch in flight; written by the loop before SubmitGroup
 	offset  int64
+	fetched int64 // when this trigger fetched it, in Unix nanoseconds
 	epoch   int32
-	fetched time.Time
-	size    int // key, value and headers
-	evSize  int // estimated size of its events
-	events  []*plugins.Event
-	poison  error
-	ev      plugins.Event     // the event of a single-event decoder
-	one     [1]*plugins.Event // events of a single-event decoder: &ev
-
-	d        *dispatch // the dispatch in flight; written by the loop before SubmitGroup
-	err      error     // the first error of the dispatch in flight; written by onDone
-	attempts int
-	lastErr  error
+	size    int32 // key, value and headers
+	evSize  int32 // estimated size of its events
+	// attempts counts the failed invocations.
+	attempts int32
+	events   []*plugins.Event
+	err      error // the first error of the dispatch in flight; written by onDone
+	lastErr  error // the last failure; for a poison record, the decoder's error
+	poison   bool  // the decoder failed: dead-letter it as it is
 	done     bool
-	dead     bool // handed to the dead-letter producer
+	dead     bool              // handed to the dead-letter producer
+	one      [1]*plugins.Event // events of a single-event decoder: &ev
+	ev       plugins.Event     // the event of a single-event decoder
 }
+
+// fetchedAt is when this trigger fetched r.
+func (r *rec) fetchedAt() time.Time { return time.Unix(0, r.fetched) }
 
 // dispatch is one group of records submitted together. Dispatches are
 // recycled once settled (every item's Done has run, so the invoker holds
@@ -224,12 +229,12 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			p.lastOffset = r.offset
 			r.p = p
 			p.log = append(p.log, r)
-			p.bytes += r.size
+			p.bytes += int(r.size)
 			t.bufRecs++
-			t.bufBytes += r.size
+			t.bufBytes += int(r.size)
 			switch {
-			case r.poison != nil:
-				t.deadLetter(r, r.poison)
+			case r.poison:
+				t.deadLetter(r, r.lastErr)
 			case len(r.events) == 0:
 				t.markDone(r)
 			case t.cfg.Ordering == OrderingNone:
@@ -274,10 +279,10 @@ func (t *Trigger) fillRuns(p *partition) {
 		k, bytes := 0, 0
 		for k < len(p.pending) && k < t.maxItems {
 			r := p.pending[k]
-			if k > 0 && bytes+r.evSize > t.maxBytes {
+			if k > 0 && bytes+int(r.evSize) > t.maxBytes {
 				break
 			}
-			bytes += r.evSize
+			bytes += int(r.evSize)
 			k++
 		}
 		l := &lane{p: p, recs: append([]*rec(nil), p.pending[:k]...)}
@@ -364,10 +369,10 @@ func (t *Trigger) dispatch(l *lane) error {
 	k, bytes, events := 0, 0, 0
 	for k < len(l.recs) && k < limit {
 		r := l.recs[k]
-		if k > 0 && len(l.ranges) == 0 && (bytes+r.evSize > t.maxBytes || events+len(r.events) > t.queueCap) {
+		if k > 0 && len(l.ranges) == 0 && (bytes+int(r.evSize) > t.maxBytes || events+len(r.events) > t.queueCap) {
 			break
 		}
-		bytes += r.evSize
+		bytes += int(r.evSize)
 		events += len(r.events)
 		k++
 	}
@@ -387,11 +392,12 @@ func (t *Trigger) dispatch(l *lane) error {
 	n := 0
 	for _, r := range d.recs {
 		r.d, r.err = d, nil
+		since := r.fetchedAt()
 		for _, ev := range r.events {
 			it := &d.items[n]
-			*it = invoker.Item{Event: ev, Trigger: t.cfg.Name, Attempts: 1, Since: r.fetched, Done: t.doneFn, Ref: r, Flush: l.flush}
+			*it = invoker.Item{Event: ev, Trigger: t.cfg.Name, Attempts: 1, Since: since, Done: t.doneFn, Ref: r, Flush: l.flush}
 			if len(r.events) == 1 {
-				it.Size = r.evSize
+				it.Size = int(r.evSize)
 			}
 			d.ptrs[n] = it
 			n++
@@ -483,7 +489,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		t.next(l)
 		return
 	}
-	t.backoff(l, head.attempts)
+	t.backoff(l, int(head.attempts))
 }
 
 // isBatchErr reports whether err failed a whole batch rather than one
@@ -497,10 +503,10 @@ func isBatchErr(err error) bool {
 // retry.max_age (counted from when this trigger first fetched it), and the
 // error to dead-letter it with.
 func (t *Trigger) final(r *rec) (error, bool) {
-	if r.attempts >= t.retry.Attempts {
+	if int(r.attempts) >= t.retry.Attempts {
 		return r.lastErr, true
 	}
-	if age := time.Since(r.fetched); age > t.retry.MaxAge {
+	if age := time.Since(r.fetchedAt()); age > t.retry.MaxAge {
 		return fmt.Errorf("%w (%s): %w", invoker.ErrExpired, age.Round(time.Millisecond), r.lastErr), true
 	}
 	return nil, false
@@ -563,8 +569,8 @@ func (t *Trigger) backoff(l *lane, attempts int) {
 
 func (t *Trigger) markDone(r *rec) {
 	r.done = true
-	r.p.bytes -= r.size
-	t.bufBytes -= r.size
+	r.p.bytes -= int(r.size)
+	t.bufBytes -= int(r.size)
 	// Only the offset is needed from now on: let the payload go, as large
 	// records behind an unfinished one would otherwise stay in memory past
 	// MaxBufferedBytes. What else r points to is its own (one, the
@@ -676,7 +682,7 @@ func (t *Trigger) deadLetter(r *rec, cause error) {
 	r.p.dead++
 	dl, origin := t.deadLetterRecord(r, cause)
 	t.dlqWG.Add(1)
-	go t.produceDeadLetter(r, dl, origin, cause, r.attempts, r.p.abandon)
+	go t.produceDeadLetter(r, dl, origin, cause, int(r.attempts), r.p.abandon)
 }
 
 func (t *Trigger) deadLettered(m deadLetterMsg) {

@@ -425,6 +425,7 @@ func (t *Trigger) poll(ctx context.Context) {
 // is committed; markDone drops what each done record referenced meanwhile.
 func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time) []rec {
 	recs := make([]rec, len(krs))
+	fetched := now.UnixNano()
 	into, _ := t.cfg.Decoder.(formats.IntoDecoder)
 	first := krs[0] // the records of one partition's fetch share topic and partition
 	var ids string
@@ -444,14 +445,14 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 	start := int32(0)
 	for i, kr := range krs {
 		r := &recs[i]
-		r.kr, r.offset, r.epoch, r.fetched = kr, kr.Offset, kr.LeaderEpoch, now
-		r.size = len(kr.Key) + len(kr.Value)
+		r.kr, r.offset, r.epoch, r.fetched = kr, kr.Offset, kr.LeaderEpoch, fetched
+		r.size = int32(len(kr.Key) + len(kr.Value))
 		fr.Offset, fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Offset, kr.Key, kr.Value, kr.Timestamp, nil
 		if len(kr.Headers) > 0 {
 			fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
 			for i, h := range kr.Headers {
 				fr.Headers[i] = plugins.KafkaHeader{Key: h.Key, Value: h.Value}
-				r.size += len(h.Key) + len(h.Value)
+				r.size += int32(len(h.Key) + len(h.Value))
 			}
 		}
 		if into != nil {
@@ -483,7 +484,7 @@ func (t *Trigger) decodeInto(r *rec, into formats.IntoDecoder, fr *formats.Recor
 	switch {
 	case err != nil:
 		r.ev = plugins.Event{}
-		r.poison = fmt.Errorf("cannot decode record: %w", err)
+		r.poison, r.lastErr = true, fmt.Errorf("cannot decode record: %w", err)
 		t.m.poison.Inc()
 		return
 	case !ok:
@@ -502,7 +503,7 @@ func (t *Trigger) decodeInto(r *rec, into formats.IntoDecoder, fr *formats.Recor
 	}
 	r.one[0] = &r.ev
 	r.events = r.one[:]
-	r.evSize = r.ev.Size()
+	r.evSize = int32(r.ev.Size())
 }
 
 // decode turns one Kafka record into its events (filtered), or notes the
@@ -510,7 +511,7 @@ func (t *Trigger) decodeInto(r *rec, into formats.IntoDecoder, fr *formats.Recor
 func (t *Trigger) decode(r *rec, fr *formats.Record) {
 	evs, err := t.safeDecode(fr)
 	if err != nil {
-		r.poison = fmt.Errorf("cannot decode record: %w", err)
+		r.poison, r.lastErr = true, fmt.Errorf("cannot decode record: %w", err)
 		t.m.poison.Inc()
 		return
 	}
@@ -533,7 +534,7 @@ func (t *Trigger) decode(r *rec, fr *formats.Record) {
 	}
 	r.events = evs
 	for _, ev := range evs {
-		r.evSize += ev.Size()
+		r.evSize += int32(ev.Size())
 	}
 }
 
