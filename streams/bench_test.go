@@ -27,10 +27,17 @@ import (
 
 // The benchmarks read SLUICE_BENCH_RECORDS records (default 200,000; the
 // issue's target is measured with 1,000,000) of 100 random bytes from 8
-// partitions of the in-process broker. Run them together so that the ratio compares
-// the same run:
+// partitions of the in-process broker. Run them together so that the ratio
+// compares the same run:
 //
 //	go test -run '^$' -bench 'BareConsumer|TriggerNoop' -benchtime 3x ./streams/
+//
+// cpu-ns/record is the process's CPU time per record, broker included: on a
+// shared machine it moves much less than records/s. Both benchmarks share
+// their process with a broker holding every record, whose heap makes the
+// garbage collector run far less often than in a gateway of its own, so
+// they understate what allocation costs: `make bench` (bench.RunSuite)
+// measures the real binary against a broker in another process.
 
 const benchPartitions = 8
 
