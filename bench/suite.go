@@ -33,6 +33,10 @@ type SuiteConfig struct {
 	// KafkaBacklog is the backlog of the Kafka memory scenario. Defaults to
 	// 5,000,000.
 	KafkaBacklog int64
+	// GatewayEnv is added to the environment of every `sluice serve` the
+	// suite starts ("GOGC=200"), to measure settings the binary does not
+	// make itself. Defaults to none.
+	GatewayEnv []string
 	// Only, when set, runs only the scenarios whose names contain one of
 	// these strings.
 	Only []string
@@ -183,7 +187,7 @@ func startGateway(ctx context.Context, cfg *SuiteConfig, yaml string) (*Proc, er
 		return nil, err
 	}
 	f.Close()
-	return StartProc(ctx, cfg.Dir, cfg.Sluice, []string{"serve", "-c", f.Name()}, nil, true, "http", "admin")
+	return StartProc(ctx, cfg.Dir, cfg.Sluice, []string{"serve", "-c", f.Name()}, cfg.GatewayEnv, true, "http", "admin")
 }
 
 func runHTTPScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error {
