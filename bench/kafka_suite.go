@@ -280,6 +280,10 @@ func kafkaLatencyScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResul
 			fmt.Sprintf("%d records produced, %d invocations observed; the producer (lingering 5ms) saw p99 %.2fms to the broker's acknowledgement; gateway peak RSS %.1f MiB",
 				out.OK, total, out.Latency.P99, float64(peak)/(1<<20)),
 		}}
+		if out.Throughput < 0.95*r.rate || out.Latency.P99 > 50 {
+			s.Notes = append(s.Notes, fmt.Sprintf("the producer sent %.0f/s of the %.0f/s asked and waited up to %.0fms for the broker: producer, broker and gateway share the machine, and what this latency measures is mostly their queue, not the trigger",
+				out.Throughput, r.rate, out.Latency.Max))
+		}
 		if r.name == kafkaLatencyName {
 			met := lat.Latency.P99 < 50 && out.ErrorCount() == 0 && total == out.OK
 			s.Target, s.Met = "p99 < 50ms", &met
