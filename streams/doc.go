@@ -45,7 +45,25 @@
 // (FetchMaxBytes, derived from MaxBufferedBytes) per broker. A partition
 // that is stuck (a lane retrying or bisecting, or a dead letter not yet
 // written) and holds more than two batches is paused on its own
-// (PauseFetchPartitions) so that the others keep flowing.
+// (PauseFetchPartitions) so that the others keep flowing. A poll takes no
+// more records than the buffer has room for (at least one batch), so the
+// buffered records exceed MaxBufferedRecords by less than batch.max_items.
+//
+// The buffer is filled in the order fetches bring records, and a broker
+// returns one partition's data in runs as large as the producer's batches:
+// with a slow function behind a large backlog, the buffer can hold the
+// records of a few partitions only, and fewer lanes run than there are
+// partitions until those drain.
+//
+// # Cost
+//
+// The records of one partition's fetch are decoded together into one slab
+// (a record, its event and its id, three allocations per fetch rather than
+// three per record, see decodeAll); dispatches and the invoker.Items in
+// them are recycled once settled. What a record still costs is mostly its
+// envelope (a plugins.Event, which the function may keep, so it is never
+// reused) and the garbage collection of it: a gateway that raises GOGC or
+// sets a memory limit (GOMEMLIMIT) spends markedly less per record.
 //
 // # Retries and max_age
 //

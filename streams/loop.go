@@ -149,6 +149,8 @@ func (t *Trigger) loop() {
 		select {
 		case msg := <-t.fetchCh:
 			t.ingest(msg)
+			// Before the ack: the poller sizes its next poll by it.
+			t.stats.buffered.Store(int64(t.bufRecs))
 			msg.ack <- struct{}{}
 		case <-t.wake:
 			t.drainInbox()

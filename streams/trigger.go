@@ -388,7 +388,13 @@ func (t *Trigger) poll(ctx context.Context) {
 				return
 			}
 		}
-		fs := t.cl.PollRecords(ctx, t.pollMax)
+		// Poll no more than the buffer has room for, so that
+		// MaxBufferedRecords holds within a batch.
+		n := t.pollMax
+		if room := t.maxRecords - int(t.stats.buffered.Load()); room < n {
+			n = max(room, t.maxItems)
+		}
+		fs := t.cl.PollRecords(ctx, n)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			t.cl.AllowRebalance()
 			return
