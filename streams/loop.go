@@ -216,6 +216,9 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			// Not ours (any more): the owner fetches them from the
 			// committed offset.
 			t.m.dropped.Add(len(fp.recs))
+			for i := range fp.recs {
+				recycle(&fp.recs[i])
+			}
 			continue
 		}
 		p.hw.Store(fp.hw)
@@ -223,6 +226,7 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			r := &fp.recs[i]
 			if r.offset <= p.lastOffset {
 				t.m.dropped.Inc()
+				recycle(r)
 				continue
 			}
 			if p.lastOffset < 0 && p.next < 0 {
@@ -577,7 +581,8 @@ func (t *Trigger) markDone(r *rec) {
 	// records behind an unfinished one would otherwise stay in memory past
 	// MaxBufferedBytes. What else r points to is its own (one, the
 	// dispatch) or small.
-	r.kr, r.ev.Data, r.ev.KafkaHeaders = nil, nil, nil
+	recycle(r)
+	r.ev.Data, r.ev.KafkaHeaders = nil, nil
 	if len(r.events) > 0 && r.events[0] != &r.ev {
 		r.events = nil // a decoder's own events
 	}

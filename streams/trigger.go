@@ -59,8 +59,9 @@ type Trigger struct {
 	maxRecords int
 	maxBuf     int
 
-	cl     *kgo.Client
-	doneFn func(*invoker.Item, invoker.Outcome) // t.onDone, bound once: a method value allocates
+	cl      *kgo.Client
+	recPool recordPool
+	doneFn  func(*invoker.Item, invoker.Outcome) // t.onDone, bound once: a method value allocates
 
 	startMu sync.Mutex
 	started bool
@@ -239,6 +240,7 @@ func (t *Trigger) clientOpts() []kgo.Opt {
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordDeliveryTimeout(time.Minute),
 		kgo.WithLogger(kgoLogger{log: t.log}),
+		kgo.WithPools(&t.recPool),
 	}
 	return append(opts, t.cfg.ClientOpts...)
 }

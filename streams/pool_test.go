@@ -1,0 +1,61 @@
+package streams
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
+)
+
+func TestRecordPoolClasses(t *testing.T) {
+	var rp recordPool
+	for _, tt := range []struct{ n, cap int }{{0, 1}, {1, 1}, {2, 2}, {3, 4}, {100, 128}, {128, 128}, {129, 256}} {
+		s := rp.GetRecords(tt.n)
+		if len(s) != 0 || cap(s) != tt.cap {
+			t.Errorf("GetRecords(%d): len %d cap %d, want 0 and %d", tt.n, len(s), cap(s), tt.cap)
+		}
+		rp.PutRecords(s[:cap(s)])
+	}
+	// A slice of another capacity is not pooled: it could not serve its
+	// class's largest batch.
+	rp.PutRecords(make([]kgo.Record, 100))
+	for range 100 {
+		if s := rp.GetRecords(65); cap(s) < 65 {
+			t.Fatalf("GetRecords(65) has capacity %d", cap(s))
+		}
+	}
+}
+
+// TestRecordsRecycled checks that the client's record slices come back to
+// the trigger's pool once their records are done, failures and dead
+// letters included.
+func TestRecordsRecycled(t *testing.T) {
+	e := newEnv(t)
+	if e.c == nil {
+		t.Skip("counts the slices of the in-process client")
+	}
+	topic := e.topic(t, 4)
+	const n = 2000
+	e.produceN(t, topic, n, 4, nil)
+	rec := newRecorder()
+	rec.fail = func(ev *plugins.Event, _ int) error {
+		if v, _ := strconv.Atoi(string(ev.Data)); v%101 == 0 {
+			return &plugins.FunctionError{Message: "always"}
+		}
+		return nil
+	}
+	fn, _ := newFunction(t, "recycled", invoker.Config{Retry: invoker.RetryConfig{Attempts: 2, Backoff: time.Millisecond, MaxBackoff: time.Millisecond}},
+		builtinWorker("recycled", rec.handler("a")))
+	tr, _ := startTrigger(t, e, Config{Topics: []string{topic}, Group: topic}, fn)
+	e.waitCommitted(t, topic, topic, map[int32]int64{0: n / 4, 1: n / 4, 2: n / 4, 3: n / 4})
+	waitFor(t, 10*time.Second, "the record slices back in the pool", func() bool {
+		return tr.recPool.puts.Load() > 0
+	})
+	if gets, puts := tr.recPool.gets.Load(), tr.recPool.puts.Load(); puts > gets {
+		t.Fatalf("%d slices put back, %d handed out", puts, gets)
+	}
+}
