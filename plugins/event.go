@@ -34,7 +34,8 @@ const (
 // structured mode: JSON payloads as "data", anything else as "data_base64".
 //
 // An Event is not safe for concurrent mutation; the invoker never mutates one
-// after it was submitted.
+// after it was submitted. Its submitter may reuse it once every invocation
+// it was given to is over (see Handler).
 type Event struct {
 	ID              string
 	Source          string

@@ -23,6 +23,7 @@ import (
 // allocated a fetch at a time (decodeAll), so every byte here is allocated
 // and collected once per record: keep it small.
 type rec struct {
+	slab    *slab // the records it was fetched with
 	kr      *kgo.Record
 	p       *partition
 	d       *dispatch // the dispatch in flight; written by the loop before SubmitGroup
@@ -217,7 +218,7 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			// committed offset.
 			t.m.dropped.Add(len(fp.recs))
 			for i := range fp.recs {
-				recycle(&fp.recs[i])
+				t.release(&fp.recs[i])
 			}
 			continue
 		}
@@ -226,7 +227,7 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			r := &fp.recs[i]
 			if r.offset <= p.lastOffset {
 				t.m.dropped.Inc()
-				recycle(r)
+				t.release(r)
 				continue
 			}
 			if p.lastOffset < 0 && p.next < 0 {
@@ -589,6 +590,14 @@ func (t *Trigger) markDone(r *rec) {
 	r.lastErr = nil
 }
 
+// release is the trigger's last look at r: its record goes back to the
+// client's pool, and r to its slab, which is recycled with its last record.
+// r must not be used after.
+func (t *Trigger) release(r *rec) {
+	recycle(r)
+	t.slabs.release(r.slab)
+}
+
 // advance moves the partition's watermark over its done records.
 func (t *Trigger) advance(p *partition) {
 	moved := false
@@ -597,6 +606,7 @@ func (t *Trigger) advance(p *partition) {
 		p.log[p.head] = nil
 		p.head++
 		p.next, p.epoch = r.offset+1, r.epoch
+		t.release(r)
 		t.bufRecs--
 		moved = true
 	}

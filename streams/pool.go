@@ -61,3 +61,58 @@ func recycle(r *rec) {
 		r.kr = nil
 	}
 }
+
+// slab holds the records of one partition's poll, with their events: one
+// allocation for all of them (decodeAll). A slab is recycled once the
+// watermark has passed every record in it: by then each record was
+// invoked (every item's Done ran), dead-lettered or skipped, and nothing of
+// the trigger or the invoker points to it. The events in it are reused
+// with it, which plugins.Handler's contract allows: a function does not
+// keep the *plugins.Event it was given after it returns. The values the
+// event held (its strings, Data, headers) are never reused.
+//
+// A slab whose partition was taken away is not recycled: its records may
+// still be in flight, and the collector takes it once they are not.
+type slab struct {
+	recs []rec
+	left int // records not yet released; written by the poller before the loop sees it, then by the loop
+}
+
+// slabPool recycles slabs by capacity, powers of two. Safe for concurrent
+// use.
+type slabPool struct {
+	classes    [32]sync.Pool
+	gets, puts atomic.Int64 // for tests
+}
+
+// get returns a slab of n zeroed records.
+func (sp *slabPool) get(n int) *slab {
+	sp.gets.Add(1)
+	c := bits.Len(uint(max(n, 1) - 1))
+	if c < len(sp.classes) {
+		if s, ok := sp.classes[c].Get().(*slab); ok {
+			s.recs = s.recs[:n]
+			clear(s.recs)
+			s.left = n
+			return s
+		}
+	}
+	size := n
+	if c < len(sp.classes) {
+		size = 1 << c
+	}
+	return &slab{recs: make([]rec, n, size), left: n}
+}
+
+// release marks one record of s released, and recycles s with its last.
+func (sp *slabPool) release(s *slab) {
+	if s.left--; s.left > 0 {
+		return
+	}
+	c := bits.Len(uint(cap(s.recs))) - 1
+	if c < 0 || c >= len(sp.classes) || cap(s.recs) != 1<<c {
+		return
+	}
+	sp.puts.Add(1)
+	sp.classes[c].Put(s)
+}
