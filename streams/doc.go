@@ -58,12 +58,14 @@
 // # Cost
 //
 // The records of one partition's fetch are decoded together into one slab
-// (a record, its event and its id, three allocations per fetch rather than
-// three per record, see decodeAll); dispatches and the invoker.Items in
-// them are recycled once settled. What a record still costs is mostly its
-// envelope (a plugins.Event, which the function may keep, so it is never
-// reused) and the garbage collection of it: a gateway that raises GOGC or
-// sets a memory limit (GOMEMLIMIT) spends markedly less per record.
+// (records with their events, and their ids; see decodeAll), and the slab
+// is recycled, events included, once the watermark has passed all its
+// records: a function does not keep its *plugins.Event after it returns
+// (plugins.Handler). The client's record slices are pooled too
+// (kgo.PoolRecords), and dispatches and the invoker.Items in them are
+// recycled once settled. Garbage collection is still a large part of what
+// a record costs: a gateway that raises GOGC or sets a memory limit
+// (GOMEMLIMIT) spends markedly less per record.
 //
 // # Retries and max_age
 //
