@@ -74,7 +74,7 @@ func TestSlabsRecycledSafely(t *testing.T) {
 	e.produceN(t, topic, n, 4, func(i int) string { return "k" + strconv.Itoa(i%13) })
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	changed := 0
+	changed, badIDs := 0, 0
 	fn, _ := newFunction(t, "slabs", invoker.Config{Concurrency: 16, Batch: invoker.BatchConfig{MaxItems: 20},
 		Retry: invoker.RetryConfig{Attempts: 5, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}},
 		builtinWorker("slabs", func(_ context.Context, ev *plugins.Event) ([]byte, error) {
@@ -84,6 +84,9 @@ func TestSlabsRecycledSafely(t *testing.T) {
 			defer mu.Unlock()
 			if ev.ID != id || ev.KafkaPartition != part || ev.KafkaOffset != off || string(ev.Data) != data {
 				changed++
+			}
+			if want := topic + "-" + strconv.Itoa(int(part)) + "-" + strconv.FormatInt(off, 10); id != want {
+				badIDs++
 			}
 			if v, _ := strconv.Atoi(data); v%17 == 0 && !seen["failed "+data] {
 				seen["failed "+data] = true
@@ -96,8 +99,8 @@ func TestSlabsRecycledSafely(t *testing.T) {
 	e.waitCommitted(t, topic, topic, map[int32]int64{0: n / 4, 1: n / 4, 2: n / 4, 3: n / 4})
 	mu.Lock()
 	defer mu.Unlock()
-	if changed > 0 {
-		t.Fatalf("%d events changed while their function ran", changed)
+	if changed > 0 || badIDs > 0 {
+		t.Fatalf("%d events changed while their function ran, %d had another record's id", changed, badIDs)
 	}
 	for i := range n {
 		if !seen[strconv.Itoa(i)] {

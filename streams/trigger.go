@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
@@ -438,21 +439,25 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 	fetched := now.UnixNano()
 	into, _ := t.cfg.Decoder.(formats.IntoDecoder)
 	first := krs[0] // the records of one partition's fetch share topic and partition
-	var ids string
-	var ends []int32
+	// The ids of the records, "<topic>-<partition>-<offset>", in one
+	// string: sized exactly first, so that the bytes are never moved and
+	// the string can be the buffer itself.
+	var ids, prefix string
 	if into != nil {
-		prefix := formats.RecordIDPrefix(first.Topic, first.Partition)
-		buf := make([]byte, 0, len(krs)*(len(prefix)+digits(first.Offset)))
-		ends = make([]int32, len(krs))
-		for i, kr := range krs {
+		prefix = formats.RecordIDPrefix(first.Topic, first.Partition)
+		size := 0
+		for _, kr := range krs {
+			size += len(prefix) + digits(kr.Offset)
+		}
+		buf := make([]byte, 0, size)
+		for _, kr := range krs {
 			buf = append(buf, prefix...)
 			buf = strconv.AppendInt(buf, kr.Offset, 10)
-			ends[i] = int32(len(buf))
 		}
-		ids = string(buf)
+		ids = unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
 	}
 	*fr = formats.Record{Topic: first.Topic, Partition: first.Partition}
-	start := int32(0)
+	start := 0
 	for i, kr := range krs {
 		r := &recs[i]
 		r.slab, r.kr, r.offset, r.epoch, r.fetched = sl, kr, kr.Offset, kr.LeaderEpoch, fetched
@@ -466,8 +471,9 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 			}
 		}
 		if into != nil {
-			fr.ID = ids[start:ends[i]]
-			start = ends[i]
+			end := start + len(prefix) + digits(kr.Offset)
+			fr.ID = ids[start:end]
+			start = end
 			t.decodeInto(r, into, fr)
 		} else {
 			t.decode(r, fr)
