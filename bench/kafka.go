@@ -34,13 +34,21 @@ type KafkaConfig struct {
 	// zero sends records without keys (spread over partitions).
 	Keys int
 	// JSON makes each value a JSON object padded to Size, so that triggers
-	// keep it as JSON; otherwise values are random bytes.
+	// keep it as JSON; otherwise values are random bytes, a different run
+	// of them for each record, so that the producer's compression does not
+	// shrink a topic of a million records to a few fetches.
 	JSON bool
+	// DueTimestamps stamps each record with the time it was due (with Rate,
+	// its slot in the schedule) instead of letting the client stamp it when
+	// it takes it: consumers that measure latency from the record's
+	// timestamp then count a producer that fell behind too, as an open-loop
+	// run should.
+	DueTimestamps bool
 	// Name labels the result.
 	Name string
 	// Progress receives a live progress bar; nil for none.
 	Progress io.Writer
-	// Opts are extra franz-go client options.
+	// Opts are extra franz-go client options, after RunKafka's own.
 	Opts []kgo.Opt
 }
 
@@ -75,13 +83,17 @@ func RunKafka(ctx context.Context, cfg KafkaConfig) (*Result, error) {
 		return nil, fmt.Errorf("bench: cannot reach brokers %s: %w", strings.Join(cfg.Brokers, ","), err)
 	}
 
-	value := make([]byte, cfg.Size)
+	var value, pool []byte
 	if cfg.JSON {
 		pad := max(cfg.Size-len(`{"seq":0,"pad":""}`), 0)
 		value = fmt.Appendf(nil, `{"seq":0,"pad":"%s"}`, strings.Repeat("x", pad))
 	} else {
-		_, _ = rand.Read(value)
+		// Values cycle through 4 MiB of random bytes: more than one batch
+		// holds, so no batch repeats a value.
+		pool = make([]byte, max(4<<20/cfg.Size, 1)*cfg.Size)
+		_, _ = rand.Read(pool)
 	}
+	slots := int64(len(pool) / cfg.Size)
 	var bar *progressbar.ProgressBar
 	if cfg.Progress != nil {
 		bar = progressbar.NewOptions64(cfg.Records, progressbar.OptionSetWriter(cfg.Progress),
@@ -112,6 +124,13 @@ func RunKafka(ctx context.Context, cfg KafkaConfig) (*Result, error) {
 			}
 		}
 		r := &kgo.Record{Value: value}
+		if pool != nil {
+			off := (i % slots) * int64(cfg.Size)
+			r.Value = pool[off : off+int64(cfg.Size) : off+int64(cfg.Size)]
+		}
+		if cfg.DueTimestamps {
+			r.Timestamp = due
+		}
 		if cfg.Keys > 0 {
 			r.Key = fmt.Appendf(nil, "key-%d", i%int64(cfg.Keys))
 		}

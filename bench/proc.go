@@ -53,7 +53,7 @@ func StartProc(ctx context.Context, dir, bin string, args, env []string, ready b
 			p.mu.Lock()
 			// Keep the lifecycle lines and the last few others, not every
 			// invocation line of a long run.
-			if m != nil && (m["message"] == "listening" || m["message"] == "ready" || m["level"] == "error") {
+			if m != nil && (m["message"] == "listening" || m["message"] == "ready" || m["level"] == "error" || m["addr"] != nil) {
 				p.lines = append(p.lines, m)
 			}
 			p.tail = append(p.tail, sc.Text())
@@ -107,6 +107,16 @@ func (p *Proc) find(msg, listener string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// LoggedAddr returns the "addr" of the last line the process logged with
+// message, such as the embedded broker's.
+func (p *Proc) LoggedAddr(message string) string {
+	if l := p.find(message, ""); l != nil {
+		s, _ := l["addr"].(string)
+		return s
+	}
+	return ""
 }
 
 // Addr returns the address the process logged for listener.

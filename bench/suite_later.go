@@ -2,7 +2,5 @@ package bench
 
 import "context"
 
-// runKafkaScenarios and runReloadScenario are filled in with the Kafka
-// triggers and zero-downtime reloads.
-func runKafkaScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error { return nil }
+// runReloadScenario is filled in with zero-downtime reloads.
 func runReloadScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error { return nil }

@@ -493,3 +493,84 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("peak batches in flight %d, want 3", p)
 	}
 }
+
+// TestItemSize checks that a submitter's Item.Size is what batch.max_bytes
+// counts: items claiming 600 bytes go one per 1000-byte batch, though
+// their events are tiny.
+func TestItemSize(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		size int
+		ok   func(batches int64) bool
+	}{
+		// About 170 bytes each: the batch waiting max_wait takes several.
+		{"computed", 0, func(b int64) bool { return b < 4 }},
+		{"given", 600, func(b int64) bool { return b == 4 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := okWorker()
+			f := startFunction(t, Config{Concurrency: 1, Batch: BatchConfig{MaxItems: 10, MaxBytes: 1000, MaxWait: 50 * time.Millisecond}}, w, Deps{})
+			c := newCollector(4)
+			items := make([]*Item, 4)
+			for i := range items {
+				items[i] = &Item{Event: newEvent(fmt.Sprint(i)), Trigger: "kafka", Done: c.Done, Size: tt.size}
+			}
+			for _, it := range items {
+				if err := f.SubmitGroup([]*Item{it}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.wait(t)
+			if got := w.batches.Load(); !tt.ok(got) {
+				t.Fatalf("4 items of size %d went in %d batches", tt.size, got)
+			}
+		})
+	}
+}
+
+// TestRunnersExitOnClose checks that the goroutines that run batches are
+// reused while the Function runs and all gone once it closed.
+func TestRunnersExitOnClose(t *testing.T) {
+	runners := func() int {
+		buf := make([]byte, 1<<20)
+		return strings.Count(string(buf[:runtime.Stack(buf, true)]), "invoker.(*Function).runner(")
+	}
+	noRunners := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runners() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d runners left %s", runners(), when)
+			}
+			runtime.Gosched()
+		}
+	}
+	// The runners of the Functions earlier tests closed exit on their own.
+	noRunners("by earlier tests")
+	slow := &funcWorker{invoke: func(ctx context.Context, b *plugins.Batch) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	}}
+	f, err := New("f", Config{Concurrency: 4, Batch: BatchConfig{MaxItems: 1}}, slow, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	c := newCollector(n)
+	for i := range n {
+		if err := f.Submit(&Item{Event: newEvent(fmt.Sprint(i)), Trigger: "kafka", Done: c.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.wait(t)
+	if got := runners(); got == 0 || got > 4 {
+		t.Fatalf("%d runners for %d batches at concurrency 4, want 1 to 4", got, n)
+	}
+	if err := f.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	noRunners("after Close")
+}

@@ -34,7 +34,8 @@ const (
 // structured mode: JSON payloads as "data", anything else as "data_base64".
 //
 // An Event is not safe for concurrent mutation; the invoker never mutates one
-// after it was submitted.
+// after it was submitted. Its submitter may reuse it once every invocation
+// it was given to is over (see Handler).
 type Event struct {
 	ID              string
 	Source          string
@@ -79,6 +80,14 @@ type KafkaHeader struct {
 // (application/json, text/json or a +json suffix), ignoring parameters. The
 // empty type counts as JSON, as CloudEvents' JSON format implies.
 func IsJSONContentType(ct string) bool {
+	// The types decoders set themselves, answered before any parsing: this
+	// runs for every event's Size and encoding.
+	switch ct {
+	case "application/json", "":
+		return true
+	case "application/octet-stream":
+		return false
+	}
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}

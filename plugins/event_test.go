@@ -202,3 +202,29 @@ func FuzzEventJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestIsJSONContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"":                                true,
+		"application/json":                true,
+		"Application/JSON; charset=utf-8": true,
+		" text/json ":                     true,
+		"application/cloudevents+json":    true,
+		"application/octet-stream":        false,
+		"APPLICATION/OCTET-STREAM":        false,
+		"text/plain":                      false,
+		"application/jsonx":               false,
+	} {
+		if got := IsJSONContentType(ct); got != want {
+			t.Errorf("IsJSONContentType(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
+
+func TestValidJSONExported(t *testing.T) {
+	for _, s := range []string{`{"a":1}`, `{"a":}`, `[1,2]`, `x`} {
+		if got, want := ValidJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("ValidJSON(%q) = %v, json.Valid = %v", s, got, want)
+		}
+	}
+}

@@ -9,6 +9,12 @@ import (
 // and json.Valid agree on every input.
 const maxJSONDepth = 10000
 
+// ValidJSON reports whether b is one valid JSON value, exactly as
+// json.Valid does, several times faster: for decoders that check bytes
+// from outside before marking them Event.DataValidJSON. It is safe for
+// concurrent use.
+func ValidJSON(b []byte) bool { return validJSON(b) }
+
 // validJSON reports whether b is one valid JSON value, exactly as
 // json.Valid does (its tests fuzz the two against each other), several
 // times faster: every event with JSON data is validated when it is encoded,

@@ -10,7 +10,12 @@ import (
 // its output as JSON (nil means JSON null). A returned error fails only this
 // event. ctx carries the invocation deadline.
 //
-// A Handler may be called concurrently from several goroutines.
+// A Handler may be called concurrently from several goroutines. The event
+// is the function's until it returns: it must not keep ev, nor hand it to
+// a goroutine that outlives the call, as a trigger may reuse the Event for
+// a later event once the invocation is over (a Kafka trigger does). The
+// values the event holds (Data, its strings, its headers) are never reused
+// and may be kept.
 type Handler func(ctx context.Context, ev *Event) ([]byte, error)
 
 // Batch is one invocation of a function: events dispatched together, and the
@@ -58,9 +63,10 @@ type Result struct {
 // or returns an error when the batch as a whole failed (the process crashed,
 // the deadline passed, the protocol broke); the invoker then ignores
 // b.Results and retries or fails every event of the batch. A worker must
-// not touch b after Invoke returns (the invoker recycles batches): one that
-// gives up on a batch at its deadline must first make sure nothing it
-// started can still write to b.Results.
+// not touch b or its events after Invoke returns (the invoker recycles
+// batches, triggers their events): one that gives up on a batch at its
+// deadline must first make sure nothing it started can still read b.Events
+// or write to b.Results.
 type Worker interface {
 	// Start prepares the worker (spawns processes, opens plugins). It returns
 	// once the worker can take batches, or an error.

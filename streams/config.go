@@ -95,7 +95,8 @@ type Config struct {
 	// it under the group's rebalance timeout (kgo's default is 60s).
 	// Defaults to 20s.
 	RevokeTimeout time.Duration
-	// MaxBufferedRecords bounds the records fetched but not yet committed.
+	// MaxBufferedRecords bounds the records fetched but not yet committed
+	// (a poll may pass it by less than batch.max_items).
 	// Defaults to the larger of sixteen times the function's queue and
 	// 32 times its batch.max_items (16384 with the function defaults):
 	// enough to keep every partition's next batch ready while the client

@@ -46,7 +46,27 @@
 // (FetchMaxBytes, derived from MaxBufferedBytes) per broker. A partition
 // that is stuck (a lane retrying or bisecting, or a dead letter not yet
 // written) and holds more than two batches is paused on its own
-// (PauseFetchPartitions) so that the others keep flowing.
+// (PauseFetchPartitions) so that the others keep flowing. A poll takes no
+// more records than the buffer has room for (at least one batch), so the
+// buffered records exceed MaxBufferedRecords by less than batch.max_items.
+//
+// The buffer is filled in the order fetches bring records, and a broker
+// returns one partition's data in runs as large as the producer's batches:
+// with a slow function behind a large backlog, the buffer can hold the
+// records of a few partitions only, and fewer lanes run than there are
+// partitions until those drain.
+//
+// # Cost
+//
+// The records of one partition's fetch are decoded together into one slab
+// (records with their events, and their ids; see decodeAll), and the slab
+// is recycled, events included, once the watermark has passed all its
+// records: a function does not keep its *plugins.Event after it returns
+// (plugins.Handler). The client's record slices are pooled too
+// (kgo.PoolRecords), and dispatches and the invoker.Items in them are
+// recycled once settled. Garbage collection is still a large part of what
+// a record costs: a gateway that raises GOGC or sets a memory limit
+// (GOMEMLIMIT) spends markedly less per record.
 //
 // # Retries and max_age
 //

@@ -18,34 +18,81 @@ import (
 // and rebalance requests all arrive as messages, so the bookkeeping needs no
 // locks and each decision sees one consistent state.
 
-// rec is one fetched record on its way to being done.
+// rec is one fetched record on its way to being done. Records are
+// allocated a fetch at a time (decodeAll), so every byte here is allocated
+// and collected once per record: keep it small.
 type rec struct {
+	slab    *slab // the records it was fetched with
 	kr      *kgo.Record
 	p       *partition
+	d       *dispatch // the dispatch in flight; written by the loop before SubmitGroup
 	offset  int64
+	fetched int64 // when this trigger fetched it, in Unix nanoseconds
 	epoch   int32
-	fetched time.Time
-	size    int // key, value and headers
-	evSize  int // estimated size of its events
-	events  []*plugins.Event
-	poison  error
-
-	item invoker.Item   // the first event's item
-	more []invoker.Item // the other events' items
-
-	d        *dispatch // the dispatch in flight; written by the loop before SubmitGroup
-	err      error     // the first error of the dispatch in flight; written by onDone
-	attempts int
-	lastErr  error
+	size    int32 // key, value and headers
+	evSize  int32 // estimated size of its events
+	// attempts counts the failed invocations.
+	attempts int32
+	events   []*plugins.Event
+	err      error // the first error of the dispatch in flight; written by onDone
+	lastErr  error // the last failure; for a poison record, the decoder's error
+	poison   bool  // the decoder failed: dead-letter it as it is
 	done     bool
-	dead     bool // handed to the dead-letter producer
+	dead     bool              // handed to the dead-letter producer
+	one      [1]*plugins.Event // events of a single-event decoder: &ev
+	ev       plugins.Event     // the event of a single-event decoder
 }
 
-// dispatch is one group of records submitted together.
+// fetchedAt is when this trigger fetched r.
+func (r *rec) fetchedAt() time.Time { return time.Unix(0, r.fetched) }
+
+// dispatch is one group of records submitted together. Dispatches are
+// recycled once settled (every item's Done has run, so the invoker holds
+// none of its items any more): their items are the bulk of what a record
+// costs in flight, and most records are in flight only briefly.
 type dispatch struct {
-	lane *lane
-	recs []*rec
-	left atomic.Int32
+	lane  *lane
+	recs  []*rec
+	left  atomic.Int32
+	items []invoker.Item  // one per event of recs
+	ptrs  []*invoker.Item // &items[i], as SubmitGroup takes them
+}
+
+// maxFreeDispatches bounds the dispatches kept for reuse: more than are
+// ever in flight at once with the default ordering, few enough not to pin
+// memory after a burst of parallel lanes.
+const maxFreeDispatches = 64
+
+// newDispatch returns a recycled dispatch or a new one, with room for n
+// items.
+func (t *Trigger) newDispatch(n int) *dispatch {
+	var d *dispatch
+	if k := len(t.freeDispatches); k > 0 {
+		d = t.freeDispatches[k-1]
+		t.freeDispatches[k-1] = nil
+		t.freeDispatches = t.freeDispatches[:k-1]
+	} else {
+		d = &dispatch{}
+	}
+	if cap(d.items) < n {
+		d.items = make([]invoker.Item, n, max(n, t.maxItems))
+		d.ptrs = make([]*invoker.Item, n, cap(d.items))
+	}
+	d.items, d.ptrs = d.items[:n], d.ptrs[:n]
+	return d
+}
+
+// freeDispatch keeps d for reuse. Its items let go of their events and
+// records, so that a dispatch waiting for reuse does not keep their slabs
+// alive; the rest of each item is overwritten by the next dispatch.
+func (t *Trigger) freeDispatch(d *dispatch) {
+	for i := range d.items {
+		d.items[i].Event, d.items[i].Ref = nil, nil
+	}
+	d.lane, d.recs = nil, nil
+	if len(t.freeDispatches) < maxFreeDispatches {
+		t.freeDispatches = append(t.freeDispatches, d)
+	}
 }
 
 // lane is an ordered run of records with at most one dispatch in flight:
@@ -102,6 +149,8 @@ func (t *Trigger) loop() {
 		select {
 		case msg := <-t.fetchCh:
 			t.ingest(msg)
+			// Before the ack: the poller sizes its next poll by it.
+			t.stats.buffered.Store(int64(t.bufRecs))
 			msg.ack <- struct{}{}
 		case <-t.wake:
 			t.drainInbox()
@@ -167,12 +216,17 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			// Not ours (any more): the owner fetches them from the
 			// committed offset.
 			t.m.dropped.Add(len(fp.recs))
+			for i := range fp.recs {
+				t.release(&fp.recs[i])
+			}
 			continue
 		}
 		p.hw.Store(fp.hw)
-		for _, r := range fp.recs {
+		for i := range fp.recs {
+			r := &fp.recs[i]
 			if r.offset <= p.lastOffset {
 				t.m.dropped.Inc()
+				t.release(r)
 				continue
 			}
 			if p.lastOffset < 0 && p.next < 0 {
@@ -181,12 +235,12 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			p.lastOffset = r.offset
 			r.p = p
 			p.log = append(p.log, r)
-			p.bytes += r.size
+			p.bytes += int(r.size)
 			t.bufRecs++
-			t.bufBytes += r.size
+			t.bufBytes += int(r.size)
 			switch {
-			case r.poison != nil:
-				t.deadLetter(r, r.poison)
+			case r.poison:
+				t.deadLetter(r, r.lastErr)
 			case len(r.events) == 0:
 				t.markDone(r)
 			case t.cfg.Ordering == OrderingNone:
@@ -231,10 +285,10 @@ func (t *Trigger) fillRuns(p *partition) {
 		k, bytes := 0, 0
 		for k < len(p.pending) && k < t.maxItems {
 			r := p.pending[k]
-			if k > 0 && bytes+r.evSize > t.maxBytes {
+			if k > 0 && bytes+int(r.evSize) > t.maxBytes {
 				break
 			}
-			bytes += r.evSize
+			bytes += int(r.evSize)
 			k++
 		}
 		l := &lane{p: p, recs: append([]*rec(nil), p.pending[:k]...)}
@@ -321,10 +375,10 @@ func (t *Trigger) dispatch(l *lane) error {
 	k, bytes, events := 0, 0, 0
 	for k < len(l.recs) && k < limit {
 		r := l.recs[k]
-		if k > 0 && len(l.ranges) == 0 && (bytes+r.evSize > t.maxBytes || events+len(r.events) > t.queueCap) {
+		if k > 0 && len(l.ranges) == 0 && (bytes+int(r.evSize) > t.maxBytes || events+len(r.events) > t.queueCap) {
 			break
 		}
-		bytes += r.evSize
+		bytes += int(r.evSize)
 		events += len(r.events)
 		k++
 	}
@@ -339,24 +393,25 @@ func (t *Trigger) dispatch(l *lane) error {
 	}
 	// The lane only ever drops records from its front, so d.recs keeps
 	// pointing at the same records while the lane appends behind them.
-	d := &dispatch{lane: l, recs: l.recs[:k:k]}
-	items := make([]*invoker.Item, 0, events)
+	d := t.newDispatch(events)
+	d.lane, d.recs = l, l.recs[:k:k]
+	n := 0
 	for _, r := range d.recs {
 		r.d, r.err = d, nil
-		for j, ev := range r.events {
-			it := &r.item
-			if j > 0 {
-				if r.more == nil {
-					r.more = make([]invoker.Item, len(r.events)-1)
-				}
-				it = &r.more[j-1]
+		since := r.fetchedAt()
+		for _, ev := range r.events {
+			it := &d.items[n]
+			*it = invoker.Item{Event: ev, Trigger: t.cfg.Name, Attempts: 1, Since: since, Done: t.doneFn, Ref: r, Flush: l.flush}
+			if len(r.events) == 1 {
+				it.Size = int(r.evSize)
 			}
-			*it = invoker.Item{Event: ev, Trigger: t.cfg.Name, Attempts: 1, Since: r.fetched, Done: t.doneFn, Ref: r, Flush: l.flush}
-			items = append(items, it)
+			d.ptrs[n] = it
+			n++
 		}
 	}
-	d.left.Store(int32(len(items)))
-	if err := t.fn.SubmitGroup(items); err != nil {
+	d.left.Store(int32(n))
+	if err := t.fn.SubmitGroup(d.ptrs); err != nil {
+		t.freeDispatch(d)
 		return err
 	}
 	l.busy = true
@@ -368,6 +423,7 @@ func (t *Trigger) dispatch(l *lane) error {
 // first failure are done; the failed one is retried (with the rest of the
 // dispatch after it, in order), bisected or dead-lettered.
 func (t *Trigger) settleDispatch(d *dispatch) {
+	defer t.freeDispatch(d)
 	l, p := d.lane, d.lane.p
 	l.busy = false
 	p.inflight--
@@ -439,7 +495,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		t.next(l)
 		return
 	}
-	t.backoff(l, head.attempts)
+	t.backoff(l, int(head.attempts))
 }
 
 // isBatchErr reports whether err failed a whole batch rather than one
@@ -453,10 +509,10 @@ func isBatchErr(err error) bool {
 // retry.max_age (counted from when this trigger first fetched it), and the
 // error to dead-letter it with.
 func (t *Trigger) final(r *rec) (error, bool) {
-	if r.attempts >= t.retry.Attempts {
+	if int(r.attempts) >= t.retry.Attempts {
 		return r.lastErr, true
 	}
-	if age := time.Since(r.fetched); age > t.retry.MaxAge {
+	if age := time.Since(r.fetchedAt()); age > t.retry.MaxAge {
 		return fmt.Errorf("%w (%s): %w", invoker.ErrExpired, age.Round(time.Millisecond), r.lastErr), true
 	}
 	return nil, false
@@ -515,10 +571,26 @@ func (t *Trigger) backoff(l *lane, attempts int) {
 
 func (t *Trigger) markDone(r *rec) {
 	r.done = true
-	r.p.bytes -= r.size
-	t.bufBytes -= r.size
-	// Only the offset is needed from now on: let the payload go.
-	r.kr, r.events, r.item, r.more, r.d, r.lastErr = nil, nil, invoker.Item{}, nil, nil, nil
+	r.p.bytes -= int(r.size)
+	t.bufBytes -= int(r.size)
+	// Only the offset is needed from now on: let the payload go, as large
+	// records behind an unfinished one would otherwise stay in memory past
+	// MaxBufferedBytes. What else r points to is its own (one, the
+	// dispatch) or small.
+	recycle(r)
+	r.ev.Data, r.ev.KafkaHeaders = nil, nil
+	if len(r.events) > 0 && r.events[0] != &r.ev {
+		r.events = nil // a decoder's own events
+	}
+	r.lastErr = nil
+}
+
+// release is the trigger's last look at r: its record goes back to the
+// client's pool, and r to its slab, which is recycled with its last record.
+// r must not be used after.
+func (t *Trigger) release(r *rec) {
+	recycle(r)
+	t.slabs.release(r.slab)
 }
 
 // advance moves the partition's watermark over its done records.
@@ -529,6 +601,7 @@ func (t *Trigger) advance(p *partition) {
 		p.log[p.head] = nil
 		p.head++
 		p.next, p.epoch = r.offset+1, r.epoch
+		t.release(r)
 		t.bufRecs--
 		moved = true
 	}
@@ -621,7 +694,7 @@ func (t *Trigger) deadLetter(r *rec, cause error) {
 	r.p.dead++
 	dl, origin := t.deadLetterRecord(r, cause)
 	t.dlqWG.Add(1)
-	go t.produceDeadLetter(r, dl, origin, cause, r.attempts, r.p.abandon)
+	go t.produceDeadLetter(r, dl, origin, cause, int(r.attempts), r.p.abandon)
 }
 
 func (t *Trigger) deadLettered(m deadLetterMsg) {

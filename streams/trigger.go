@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
@@ -58,8 +60,10 @@ type Trigger struct {
 	maxRecords int
 	maxBuf     int
 
-	cl     *kgo.Client
-	doneFn func(*invoker.Item, invoker.Outcome) // t.onDone, bound once: a method value allocates
+	cl      *kgo.Client
+	recPool recordPool
+	slabs   slabPool
+	doneFn  func(*invoker.Item, invoker.Outcome) // t.onDone, bound once: a method value allocates
 
 	startMu sync.Mutex
 	started bool
@@ -88,17 +92,18 @@ type Trigger struct {
 	dlqWG      sync.WaitGroup
 
 	// Owned by the loop goroutine.
-	parts     map[tpKey]*partition
-	ready     []*lane
-	queueFull bool
-	drainCh   <-chan struct{} // the queue has room again
-	lowCh     <-chan struct{} // the queue fell under its low-water mark
-	paused    bool
-	bufRecs   int
-	bufBytes  int
-	revokes   []*revokeReq
-	closing   bool
-	closeDone chan struct{}
+	parts          map[tpKey]*partition
+	ready          []*lane
+	freeDispatches []*dispatch
+	queueFull      bool
+	drainCh        <-chan struct{} // the queue has room again
+	lowCh          <-chan struct{} // the queue fell under its low-water mark
+	paused         bool
+	bufRecs        int
+	bufBytes       int
+	revokes        []*revokeReq
+	closing        bool
+	closeDone      chan struct{}
 
 	// Commit state, shared by the loop (writer), the committer and the
 	// rebalance callbacks. commitMu orders whole commits; offMu guards the
@@ -237,6 +242,7 @@ func (t *Trigger) clientOpts() []kgo.Opt {
 		kgo.AllowAutoTopicCreation(),
 		kgo.RecordDeliveryTimeout(time.Minute),
 		kgo.WithLogger(kgoLogger{log: t.log}),
+		kgo.WithPools(&t.recPool),
 	}
 	return append(opts, t.cfg.ClientOpts...)
 }
@@ -364,7 +370,7 @@ type fetchMsg struct {
 type fetchedPart struct {
 	key  tpKey
 	hw   int64
-	recs []*rec
+	recs []rec // one allocation for the records of one partition's fetch
 }
 
 // poll fetches records, decodes them and hands them to the loop. With
@@ -386,7 +392,13 @@ func (t *Trigger) poll(ctx context.Context) {
 				return
 			}
 		}
-		fs := t.cl.PollRecords(ctx, t.pollMax)
+		// Poll no more than the buffer has room for, so that
+		// MaxBufferedRecords holds within a batch.
+		n := t.pollMax
+		if room := t.maxRecords - int(t.stats.buffered.Load()); room < n {
+			n = max(room, t.maxItems)
+		}
+		fs := t.cl.PollRecords(ctx, n)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			t.cl.AllowRebalance()
 			return
@@ -405,11 +417,7 @@ func (t *Trigger) poll(ctx context.Context) {
 			if len(fp.Records) == 0 {
 				return
 			}
-			recs := make([]*rec, len(fp.Records))
-			for i, kr := range fp.Records {
-				recs[i] = t.decode(kr, &fr, now)
-			}
-			msg.parts = append(msg.parts, fetchedPart{key: tpKey{fp.Topic, fp.Partition}, hw: fp.HighWatermark, recs: recs})
+			msg.parts = append(msg.parts, fetchedPart{key: tpKey{fp.Topic, fp.Partition}, hw: fp.HighWatermark, recs: t.decodeAll(fp.Records, &fr, now)})
 		})
 		if len(msg.parts) > 0 {
 			t.fetchCh <- msg
@@ -419,26 +427,109 @@ func (t *Trigger) poll(ctx context.Context) {
 	}
 }
 
-// decode turns one Kafka record into a rec with its events (filtered), or
-// with the decoder's error for a poison record.
-func (t *Trigger) decode(kr *kgo.Record, fr *formats.Record, now time.Time) *rec {
-	r := &rec{kr: kr, offset: kr.Offset, epoch: kr.LeaderEpoch, fetched: now}
-	r.size = len(kr.Key) + len(kr.Value)
-	fr.Topic, fr.Partition, fr.Offset = kr.Topic, kr.Partition, kr.Offset
-	fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Key, kr.Value, kr.Timestamp, nil
-	if len(kr.Headers) > 0 {
-		fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
-		for i, h := range kr.Headers {
-			fr.Headers[i] = plugins.KafkaHeader{Key: h.Key, Value: h.Value}
-			r.size += len(h.Key) + len(h.Value)
+// decodeAll decodes the records of one partition's fetch. The records,
+// and with a single-event decoder their events and ids, are allocated
+// together, a few allocations per fetch rather than three per record, and
+// the records and events are recycled (see slab): at a million records a
+// second the allocations, and the collections they cause, were most of a
+// trigger's cost.
+func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time) []rec {
+	sl := t.slabs.get(len(krs))
+	recs := sl.recs
+	fetched := now.UnixNano()
+	into, _ := t.cfg.Decoder.(formats.IntoDecoder)
+	first := krs[0] // the records of one partition's fetch share topic and partition
+	// The ids of the records, "<topic>-<partition>-<offset>", in one
+	// string: sized exactly first, so that the bytes are never moved and
+	// the string can be the buffer itself.
+	var ids, prefix string
+	if into != nil {
+		prefix = formats.RecordIDPrefix(first.Topic, first.Partition)
+		size := 0
+		for _, kr := range krs {
+			size += len(prefix) + digits(kr.Offset)
+		}
+		buf := make([]byte, 0, size)
+		for _, kr := range krs {
+			buf = append(buf, prefix...)
+			buf = strconv.AppendInt(buf, kr.Offset, 10)
+		}
+		ids = unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+	}
+	*fr = formats.Record{Topic: first.Topic, Partition: first.Partition}
+	start := 0
+	for i, kr := range krs {
+		r := &recs[i]
+		r.slab, r.kr, r.offset, r.epoch, r.fetched = sl, kr, kr.Offset, kr.LeaderEpoch, fetched
+		r.size = int32(len(kr.Key) + len(kr.Value))
+		fr.Offset, fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Offset, kr.Key, kr.Value, kr.Timestamp, nil
+		if len(kr.Headers) > 0 {
+			fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
+			for i, h := range kr.Headers {
+				fr.Headers[i] = plugins.KafkaHeader{Key: h.Key, Value: h.Value}
+				r.size += int32(len(h.Key) + len(h.Value))
+			}
+		}
+		if into != nil {
+			end := start + len(prefix) + digits(kr.Offset)
+			fr.ID = ids[start:end]
+			start = end
+			t.decodeInto(r, into, fr)
+		} else {
+			t.decode(r, fr)
 		}
 	}
-	t.m.records.Inc()
+	t.m.records.Add(len(krs))
+	return recs
+}
+
+// digits returns the number of decimal digits of n >= 0.
+func digits(n int64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+// decodeInto decodes one record into its own event with a single-event
+// decoder, or notes the decoder's error for a poison record.
+func (t *Trigger) decodeInto(r *rec, into formats.IntoDecoder, fr *formats.Record) {
+	ok, err := t.safeDecodeInto(into, fr, &r.ev)
+	switch {
+	case err != nil:
+		r.ev = plugins.Event{}
+		r.poison, r.lastErr = true, fmt.Errorf("cannot decode record: %w", err)
+		t.m.poison.Inc()
+		return
+	case !ok:
+		r.ev = plugins.Event{}
+		if formats.IsTombstone(fr) {
+			t.m.tombstones.Inc()
+		}
+		return
+	case t.cfg.Filter != nil && !t.cfg.Filter(&r.ev):
+		r.ev = plugins.Event{}
+		t.m.filtered.Inc()
+		if formats.IsTombstone(fr) {
+			t.m.tombstones.Inc()
+		}
+		return
+	}
+	r.one[0] = &r.ev
+	r.events = r.one[:]
+	r.evSize = int32(r.ev.Size())
+}
+
+// decode turns one Kafka record into its events (filtered), or notes the
+// decoder's error for a poison record.
+func (t *Trigger) decode(r *rec, fr *formats.Record) {
 	evs, err := t.safeDecode(fr)
 	if err != nil {
-		r.poison = fmt.Errorf("cannot decode record: %w", err)
+		r.poison, r.lastErr = true, fmt.Errorf("cannot decode record: %w", err)
 		t.m.poison.Inc()
-		return r
+		return
 	}
 	if t.cfg.Filter != nil {
 		keep := evs[:0]
@@ -452,16 +543,25 @@ func (t *Trigger) decode(kr *kgo.Record, fr *formats.Record, now time.Time) *rec
 		evs = keep
 	}
 	if len(evs) == 0 {
-		if err == nil && formats.IsTombstone(fr) {
+		if formats.IsTombstone(fr) {
 			t.m.tombstones.Inc()
 		}
-		return r
+		return
 	}
 	r.events = evs
 	for _, ev := range evs {
-		r.evSize += ev.Size()
+		r.evSize += int32(ev.Size())
 	}
-	return r
+}
+
+// safeDecodeInto is safeDecode for single-event decoders.
+func (t *Trigger) safeDecodeInto(into formats.IntoDecoder, fr *formats.Record, ev *plugins.Event) (ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("decoder panicked: %v", p)
+		}
+	}()
+	return into.DecodeInto(fr, ev)
 }
 
 // safeDecode runs the decoder, turning a panic into an error: a decoder bug

@@ -402,7 +402,7 @@ func TestPauseResumeBoundsBuffer(t *testing.T) {
 	fn, _ := newFunction(t, "slow", invoker.Config{Concurrency: 2, Queue: 40, Batch: invoker.BatchConfig{MaxItems: 10}},
 		builtinWorker("slow", rec.handler("a")))
 	tr, tset := startTrigger(t, e, Config{Topics: []string{topic}, Group: topic, MaxBufferedRecords: 100}, fn)
-	bound := tr.maxRecords + tr.pollMax
+	bound := tr.maxRecords + tr.maxItems // a poll takes at most the room left, or one batch
 	sawPause, maxBuf := false, 0
 	waitFor(t, 60*time.Second, "every record", func() bool {
 		s := tr.Stats()

@@ -19,6 +19,10 @@ type Record struct {
 	Value     []byte // nil: a tombstone
 	Headers   []plugins.KafkaHeader
 	Timestamp time.Time
+	// ID, when not empty, is the record's RecordID, computed by the caller:
+	// a trigger builds the ids of a whole fetch in one allocation instead of
+	// one per record. Decoders get it from RecordID, never directly.
+	ID string
 }
 
 // Decoder turns one Kafka record into envelopes. It returns no events and a
@@ -29,4 +33,15 @@ type Record struct {
 // not r itself, which the caller reuses for the next record.
 type Decoder interface {
 	Decode(r *Record) ([]*plugins.Event, error)
+}
+
+// IntoDecoder is implemented by decoders that make at most one event per
+// record. DecodeInto fills ev, a zero Event the caller owns (a trigger
+// allocates the events of a whole fetch at once rather than one per
+// record), and reports whether the record made an event: false with a nil
+// error is a record to skip on purpose. Its errors, and the rules of what it
+// may keep of r, are Decode's; it must be safe for concurrent use.
+type IntoDecoder interface {
+	Decoder
+	DecodeInto(r *Record, ev *plugins.Event) (bool, error)
 }

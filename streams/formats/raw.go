@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,6 +35,8 @@ type Raw struct{}
 
 var _ Decoder = Raw{}
 
+var _ IntoDecoder = Raw{}
+
 // rawEvent holds the event and the one-element slice Decode returns in a
 // single allocation: this runs once per consumed record.
 type rawEvent struct {
@@ -46,8 +47,13 @@ type rawEvent struct {
 // Decode implements Decoder.
 func (Raw) Decode(r *Record) ([]*plugins.Event, error) {
 	re := &rawEvent{}
-	ev := &re.ev
-	re.one[0] = ev
+	re.one[0] = &re.ev
+	Raw{}.DecodeInto(r, &re.ev)
+	return re.one[:], nil
+}
+
+// DecodeInto implements IntoDecoder; it always makes an event.
+func (Raw) DecodeInto(r *Record, ev *plugins.Event) (bool, error) {
 	ev.ID = RecordID(r)
 	ev.Source = rawSource(r.Topic)
 	ev.Type = plugins.TypeKafkaRecord
@@ -63,13 +69,15 @@ func (Raw) Decode(r *Record) ([]*plugins.Event, error) {
 		ev.Data = r.Value
 		if ct, ok := contentTypeHeader(r.Headers); ok {
 			ev.DataContentType = ct
-		} else if maybeJSON(r.Value) && json.Valid(r.Value) {
+		} else if maybeJSON(r.Value) && plugins.ValidJSON(r.Value) {
 			ev.DataContentType = "application/json"
+			// Checked right above: encoders need not check it again.
+			ev.DataValidJSON = true
 		} else {
 			ev.DataContentType = "application/octet-stream"
 		}
 	}
-	return re.one[:], nil
+	return true, nil
 }
 
 // lastSource caches the source of the last topic seen: a trigger decodes
@@ -86,8 +94,8 @@ func rawSource(topic string) string {
 	return s
 }
 
-// maybeJSON reports whether v can start a JSON text, sparing json.Valid on
-// binary and plain-text values: its error path allocates.
+// maybeJSON reports whether v can start a JSON text, sparing the validation
+// of binary and plain-text values.
 func maybeJSON(v []byte) bool {
 	for _, c := range v {
 		switch c {
@@ -103,16 +111,34 @@ func maybeJSON(v []byte) bool {
 }
 
 // RecordID returns the stable event id of a record:
-// "<topic>-<partition>-<offset>". Topic names may hold dashes, but the last
-// two fields are numbers, so the id still names one record.
+// "<topic>-<partition>-<offset>" (r.ID when the caller computed it). Topic
+// names may hold dashes, but the last two fields are numbers, so the id
+// still names one record.
 func RecordID(r *Record) string {
-	b := make([]byte, 0, len(r.Topic)+24)
-	b = append(b, r.Topic...)
+	if r.ID != "" {
+		return r.ID
+	}
+	return string(AppendRecordID(make([]byte, 0, len(r.Topic)+24), r.Topic, r.Partition, r.Offset))
+}
+
+// RecordIDPrefix returns what the RecordIDs of a partition's records start
+// with: "<topic>-<partition>-"; the offset follows it.
+func RecordIDPrefix(topic string, partition int32) string {
+	b := make([]byte, 0, len(topic)+13)
+	b = append(b, topic...)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, int64(r.Partition), 10)
-	b = append(b, '-')
-	b = strconv.AppendInt(b, r.Offset, 10)
-	return string(b)
+	b = strconv.AppendInt(b, int64(partition), 10)
+	return string(append(b, '-'))
+}
+
+// AppendRecordID appends the RecordID of the record at topic, partition and
+// offset to dst.
+func AppendRecordID(dst []byte, topic string, partition int32, offset int64) []byte {
+	dst = append(dst, topic...)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = append(dst, '-')
+	return strconv.AppendInt(dst, offset, 10)
 }
 
 // recordTime returns t, or the zero time for a record without a timestamp

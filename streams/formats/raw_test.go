@@ -3,6 +3,8 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,6 +85,53 @@ func TestRecordID(t *testing.T) {
 	if got := RecordID(r); got != "a-b-12-345" {
 		t.Fatalf("RecordID = %q", got)
 	}
+	if got := RecordIDPrefix("a-b", 12) + "345"; got != RecordID(r) {
+		t.Fatalf("RecordIDPrefix + offset = %q, RecordID = %q", got, RecordID(r))
+	}
+	if got := string(AppendRecordID([]byte("x"), "a-b", 12, 345)); got != "xa-b-12-345" {
+		t.Fatalf("AppendRecordID = %q", got)
+	}
+	// An id the caller computed is the record's id.
+	r.ID = "precomputed"
+	if got := RecordID(r); got != "precomputed" {
+		t.Fatalf("RecordID with Record.ID set = %q", got)
+	}
+}
+
+// TestRawDecodeInto checks that DecodeInto fills an event exactly as Decode
+// makes one, and marks JSON it validated.
+func TestRawDecodeInto(t *testing.T) {
+	ts := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name      string
+		rec       Record
+		validJSON bool
+	}{
+		{"json", Record{Topic: "t", Partition: 1, Offset: 2, Key: []byte("k"), Value: []byte(`{"a":[1,2]}`), Timestamp: ts}, true},
+		{"json-looking, invalid", Record{Topic: "t", Value: []byte(`{"a":`)}, false},
+		{"bytes", Record{Topic: "t", Value: []byte{0, 1, 2}}, false},
+		{"typed by header", Record{Topic: "t", Value: []byte(`{}`), Headers: []plugins.KafkaHeader{{Key: "content-type", Value: []byte("application/json")}}}, false},
+		{"tombstone", Record{Topic: "t", Key: []byte("k")}, false},
+		{"id given", Record{Topic: "t", Offset: 9, ID: "t-0-9", Value: []byte(`1`)}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := Raw{}.Decode(&tt.rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev plugins.Event
+			ok, err := Raw{}.DecodeInto(&tt.rec, &ev)
+			if !ok || err != nil {
+				t.Fatalf("DecodeInto = %v, %v", ok, err)
+			}
+			if !reflect.DeepEqual(&ev, evs[0]) {
+				t.Fatalf("DecodeInto made\n%+v\nDecode made\n%+v", ev, *evs[0])
+			}
+			if ev.DataValidJSON != tt.validJSON {
+				t.Fatalf("DataValidJSON = %v, want %v", ev.DataValidJSON, tt.validJSON)
+			}
+		})
+	}
 }
 
 func TestRawAllocs(t *testing.T) {
@@ -107,6 +156,17 @@ func FuzzRaw(f *testing.F) {
 		evs, err := Raw{}.Decode(r)
 		if err != nil || len(evs) != 1 {
 			t.Fatalf("Raw failed: %v", err)
+		}
+		// The bulk path a trigger takes: the id computed from the
+		// partition's prefix, the event filled in place.
+		var into plugins.Event
+		bulk := *r
+		bulk.ID = RecordIDPrefix(topic, part) + strconv.FormatInt(off, 10)
+		if ok, err := (Raw{}).DecodeInto(&bulk, &into); !ok || err != nil || !reflect.DeepEqual(&into, evs[0]) {
+			t.Fatalf("DecodeInto = %v, %v:\n%+v\nDecode:\n%+v", ok, err, into, *evs[0])
+		}
+		if evs[0].DataValidJSON && !json.Valid(value) {
+			t.Fatalf("%q marked valid JSON", value)
 		}
 		enc := evs[0].AppendJSON(nil)
 		var back plugins.Event
