@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -411,6 +412,16 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most of what an envelope holds is plain ASCII: skip it 8 bytes
+		// at a time, straight to the first byte that needs a look.
+		if i+8 <= len(s) {
+			m := escapeMask8(load8(s, i))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -453,6 +464,33 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// SWAR constants: a byte repeated in each of the 8 lanes of a word.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// load8 reads s[i:i+8] as a little-endian word; the compiler merges the
+// byte loads into one.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// escapeMask8 has the high bit set in the lowest lane of w that holds a
+// control character, a quote, a backslash or a byte of a multi-byte
+// character: the bytes AppendJSONString must look at one by one. It is zero
+// when there is none. Each (x - 0x01…) &^ x & 0x80… term is non-zero
+// exactly when some lane of x is zero, and a borrow only starts at such a
+// lane, so lanes above the lowest flagged one may be flagged wrongly but
+// the lowest never is.
+func escapeMask8(w uint64) uint64 {
+	q := w ^ ('"' * lanes01)
+	b := w ^ ('\\' * lanes01)
+	return ((w-0x20*lanes01)&^w | (q-lanes01)&^q | (b-lanes01)&^b | w) & lanes80
 }
 
 func appendJSONBytesString(dst, b []byte) []byte {
