@@ -550,10 +550,10 @@ func (f *Function) run(items []*Item) {
 		b.Events = append(b.Events, it.Event)
 	}
 	b.Results = append(b.Results, make([]plugins.Result, len(items))...)
-	ctx, cancel := context.WithDeadline(f.baseCtx, b.Deadline)
+	ctx := newDeadlineCtx(f.baseCtx, b.Deadline)
 	err := f.invoke(ctx, b)
 	timedOut := ctx.Err() == context.DeadlineExceeded
-	cancel()
+	ctx.release()
 	dur := time.Since(start)
 	f.m.observeBatch(len(items), dur)
 
