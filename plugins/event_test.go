@@ -297,3 +297,38 @@ func BenchmarkAppendJSONString(b *testing.B) {
 		})
 	}
 }
+
+func TestAppendRFC3339Nano(t *testing.T) {
+	times := []time.Time{
+		time.Unix(0, 0), time.Unix(1, 1), time.Unix(1795891635, 83000045),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 100000000, time.FixedZone("x", -7*3600)),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 5, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(12000, 1, 1, 0, 0, 0, 10, time.UTC),
+		time.Now(), time.Now().Add(time.Second),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(1795891635+int64(i%3), int64(i)*1234567%1e9))
+	}
+	for _, tm := range times {
+		want := tm.UTC().AppendFormat(nil, time.RFC3339Nano)
+		// Twice: formatted, then from the cache.
+		for range 2 {
+			if got := appendRFC3339Nano(nil, tm); !bytes.Equal(got, want) {
+				t.Fatalf("%v: got %s, want %s", tm, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkMarshalJSON(b *testing.B) {
+	ev := &Event{ID: "dab7f2ce-b511-440d-af76-ffed3624312e", Source: "/sluice/http/echo", Type: TypeHTTPRequest,
+		Time: time.Now(), Subject: "/echo", DataContentType: "application/json", DataValidJSON: true,
+		Data: []byte(`{"version":"2.0","routeKey":"POST /echo","rawPath":"/echo","body":"{\"a\":1}","isBase64Encoded":false}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ev.MarshalJSON(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
