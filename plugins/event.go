@@ -467,10 +467,18 @@ func AppendJSONString(dst []byte, s string) []byte {
 				continue
 			}
 			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			// The tail, and short strings: a table lookup per byte.
+			for i < len(s) && plainASCII[s[i]] {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
 		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
@@ -517,6 +525,14 @@ const (
 	lanes01 = 0x0101010101010101
 	lanes80 = 0x8080808080808080
 )
+
+// plainASCII marks the bytes AppendJSONString copies as they are.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // load8 reads s[i:i+8] as a little-endian word; the compiler merges the
 // byte loads into one.
