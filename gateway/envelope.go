@@ -340,6 +340,9 @@ func seenBefore(pairs []kv, k []byte, lower bool) bool {
 }
 
 func sameKey(a, b []byte, fold bool) bool {
+	if len(a) != len(b) {
+		return false // EqualFold compares the common prefix first
+	}
 	if fold {
 		return bytes.EqualFold(a, b)
 	}

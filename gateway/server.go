@@ -275,7 +275,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.TLS != nil {
 		inner = tls.NewListener(ln, s.cfg.TLS)
 	}
-	s.ln = &listener{Listener: inner, lingerMax: lingerMax}
+	s.ln = newListener(inner, lingerMax, sweepInterval(s.cfg.ReadTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout))
 	l := s.ln
 	s.mu.Unlock()
 	s.log.Log().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")

@@ -327,8 +327,19 @@ func (f *Function) Call(it *Item) Outcome {
 	w := waiterPool.Get().(*waiter)
 	it.Done = w.fn
 	if f.tryInline(it) {
-		f.run(it.one[:])
-	} else if err := f.Submit(it); err != nil {
+		// A batch of one sync event settles it before run returns, on
+		// this goroutine: no channel needed.
+		w.inline = true
+		f.run(it.one[:], it.enqueued)
+		if w.inline {
+			panic("BUG: invoker: inline call not settled by run")
+		}
+		o := w.o
+		w.o = Outcome{}
+		waiterPool.Put(w)
+		return o
+	}
+	if err := f.Submit(it); err != nil {
 		waiterPool.Put(w)
 		return Outcome{Err: err}
 	}
@@ -338,13 +349,22 @@ func (f *Function) Call(it *Item) Outcome {
 }
 
 type waiter struct {
-	ch chan Outcome
-	fn func(*Item, Outcome)
+	ch     chan Outcome
+	fn     func(*Item, Outcome)
+	inline bool // Call runs the event on its own goroutine: fn stores o
+	o      Outcome
 }
 
 var waiterPool = sync.Pool{New: func() any {
 	w := &waiter{ch: make(chan Outcome, 1)}
-	w.fn = func(_ *Item, o Outcome) { w.ch <- o } // bound once, so Call does not allocate a closure
+	// Bound once, so Call does not allocate a closure.
+	w.fn = func(_ *Item, o Outcome) {
+		if w.inline {
+			w.o, w.inline = o, false
+			return
+		}
+		w.ch <- o
+	}
 	return w
 }}
 
@@ -441,7 +461,7 @@ func (f *Function) runner(r chan []*Item) {
 	for {
 		select {
 		case batch := <-r:
-			f.run(batch)
+			f.run(batch, time.Time{})
 		case <-f.quit:
 			return
 		}
@@ -544,8 +564,9 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 	return batch, urgent, bytes
 }
 
-// run invokes the worker with one batch and settles every item.
-func (f *Function) run(items []*Item) {
+// run invokes the worker with one batch and settles every item. start is
+// now, or zero for run to read the clock.
+func (f *Function) run(items []*Item, start time.Time) {
 	defer func() {
 		<-f.sem
 		f.running.Add(-1)
@@ -559,7 +580,9 @@ func (f *Function) run(items []*Item) {
 			f.wake()
 		}
 	}()
-	start := time.Now()
+	if start.IsZero() {
+		start = time.Now()
+	}
 
 	// Sync events that waited longer than the timeout never run: their
 	// caller has given up on them as a client of Lambda would.
@@ -595,10 +618,10 @@ func (f *Function) run(items []*Item) {
 		b.Events = append(b.Events, it.Event)
 	}
 	b.Results = append(b.Results, make([]plugins.Result, len(items))...)
-	ctx, cancel := context.WithDeadline(f.baseCtx, b.Deadline)
+	ctx := newDeadlineCtx(f.baseCtx, b.Deadline)
 	err := f.invoke(ctx, b)
-	timedOut := ctx.Err() == context.DeadlineExceeded
-	cancel()
+	timedOut := err != nil && ctx.Err() == context.DeadlineExceeded
+	ctx.release()
 	dur := time.Since(start)
 	f.m.observeBatch(len(items), dur)
 

@@ -4,11 +4,24 @@ import "context"
 
 type ctxKey struct{}
 
-// fnInfo travels as one context value, so attaching it costs one allocation
-// per invocation rather than one per field.
+// fnInfo travels as one context value.
 type fnInfo struct {
 	name string
 	env  map[string]string
+}
+
+// fnCtx is context.WithValue(parent, ctxKey{}, &info) in one allocation
+// instead of two: it is attached to every invocation of a Go function.
+type fnCtx struct {
+	context.Context
+	info fnInfo
+}
+
+func (c *fnCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
 }
 
 // WithFunction returns a context carrying the function's name and its
@@ -16,7 +29,7 @@ type fnInfo struct {
 // to read them from. Workers call it; functions read with Getenv and
 // FunctionName.
 func WithFunction(ctx context.Context, name string, env map[string]string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &fnInfo{name: name, env: env})
+	return &fnCtx{Context: ctx, info: fnInfo{name: name, env: env}}
 }
 
 // Getenv returns the value of key in the function's configured env, or "".

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -142,7 +144,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = AppendJSONString(dst, e.Type)
 	if !e.Time.IsZero() {
 		dst = append(dst, `,"time":"`...)
-		dst = e.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = appendRFC3339Nano(dst, e.Time)
 		dst = append(dst, '"')
 	}
 	dst = appendOptional(dst, `,"subject":`, e.Subject)
@@ -196,6 +198,48 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')
+}
+
+// rfc3339Second is the "2006-01-02T15:04:05" of one UTC second, formatted
+// once: every event of a second shares it, and formatting it was most of
+// the cost of an event's time.
+type rfc3339Second struct {
+	sec int64
+	b   [19]byte
+}
+
+var rfc3339Cache atomic.Pointer[rfc3339Second]
+
+// appendRFC3339Nano appends t in UTC as time.RFC3339Nano formats it.
+func appendRFC3339Nano(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	sec := t.Unix()
+	c := rfc3339Cache.Load()
+	if c == nil || c.sec != sec {
+		// Only time moving forward replaces the cached second, so that
+		// events carrying old times (a replayed topic) do not thrash it.
+		if c != nil && sec < c.sec || t.Year() < 0 || t.Year() > 9999 {
+			return t.AppendFormat(dst, time.RFC3339Nano)
+		}
+		c = &rfc3339Second{sec: sec}
+		t.Truncate(time.Second).AppendFormat(c.b[:0], "2006-01-02T15:04:05")
+		rfc3339Cache.Store(c)
+	}
+	dst = append(dst, c.b[:]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }
 
 func appendKafkaHeaders(dst []byte, hs []KafkaHeader) []byte {
@@ -420,9 +464,27 @@ func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most of what an envelope holds is plain ASCII: skip it 8 bytes
+		// at a time, straight to the first byte that needs a look.
+		if i+8 <= len(s) {
+			m := escapeMask8(load8(s, i))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			// The tail, and short strings: a table lookup per byte.
+			for i < len(s) && plainASCII[s[i]] {
+				i++
+			}
+			if i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
@@ -462,6 +524,41 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// SWAR constants: a byte repeated in each of the 8 lanes of a word.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// plainASCII marks the bytes AppendJSONString copies as they are.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// load8 reads s[i:i+8] as a little-endian word; the compiler merges the
+// byte loads into one.
+func load8(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// escapeMask8 has the high bit set in the lowest lane of w that holds a
+// control character, a quote, a backslash or a byte of a multi-byte
+// character: the bytes AppendJSONString must look at one by one. It is zero
+// when there is none. Each (x - 0x01…) &^ x & 0x80… term is non-zero
+// exactly when some lane of x is zero, and a borrow only starts at such a
+// lane, so lanes above the lowest flagged one may be flagged wrongly but
+// the lowest never is.
+func escapeMask8(w uint64) uint64 {
+	q := w ^ ('"' * lanes01)
+	b := w ^ ('\\' * lanes01)
+	return ((w-0x20*lanes01)&^w | (q-lanes01)&^q | (b-lanes01)&^b | w) & lanes80
 }
 
 func appendJSONBytesString(dst, b []byte) []byte {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestEventEncoding(t *testing.T) {
@@ -221,10 +222,139 @@ func TestIsJSONContentType(t *testing.T) {
 	}
 }
 
+// appendJSONStringRef is AppendJSONString one byte at a time, as it was
+// before its 8-bytes-at-a-time fast path: the reference the fast path must
+// match byte for byte.
+func appendJSONStringRef(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+// TestAppendJSONStringEveryByte puts every byte value at every offset of
+// an 8-byte word (and across word boundaries) and compares with the
+// reference.
+func TestAppendJSONStringEveryByte(t *testing.T) {
+	for n := 0; n <= 25; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("abcdefgh", 4)[:n])
+				b[pos] = byte(c)
+				s := string(b)
+				if got, want := AppendJSONString(nil, s), appendJSONStringRef(nil, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// FuzzAppendJSONString: the fast path must match the reference on any
+// input, and the result must be JSON decoding to the valid-UTF-8 input.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text longer than eight", "q\"uote\\", "\x00\x1f\x7f", "é✓😀 mixed ascii", "bad\xffutf8 and more", "\u2028\u2029"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendJSONString(nil, s)
+		if want := appendJSONStringRef(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("%q: invalid JSON %s: %v", s, got, err)
+		}
+		if utf8.ValidString(s) && back != s {
+			t.Fatalf("%q decodes to %q", s, back)
+		}
+	})
+}
+
+func BenchmarkAppendJSONString(b *testing.B) {
+	for _, c := range []struct{ name, s string }{
+		{"header", "application/json"},
+		{"body", `{"order":{"id":"A-1001","items":[{"sku":"X","qty":2}],"total":42.5},"customer":"c-17"}`},
+		{"text", strings.Repeat("The quick brown fox jumps over the lazy dog. ", 20)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 0, 4096)
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				buf = AppendJSONString(buf[:0], c.s)
+			}
+		})
+	}
+}
+
+func TestAppendRFC3339Nano(t *testing.T) {
+	times := []time.Time{
+		time.Unix(0, 0), time.Unix(1, 1), time.Unix(1795891635, 83000045),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 100000000, time.FixedZone("x", -7*3600)),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 5, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(12000, 1, 1, 0, 0, 0, 10, time.UTC),
+		time.Now(), time.Now().Add(time.Second),
+	}
+	for i := range 1000 {
+		times = append(times, time.Unix(1795891635+int64(i%3), int64(i)*1234567%1e9))
+	}
+	for _, tm := range times {
+		want := tm.UTC().AppendFormat(nil, time.RFC3339Nano)
+		// Twice: formatted, then from the cache.
+		for range 2 {
+			if got := appendRFC3339Nano(nil, tm); !bytes.Equal(got, want) {
+				t.Fatalf("%v: got %s, want %s", tm, got, want)
+			}
+		}
+	}
+}
+
 func TestValidJSONExported(t *testing.T) {
 	for _, s := range []string{`{"a":1}`, `{"a":}`, `[1,2]`, `x`} {
 		if got, want := ValidJSON([]byte(s)), json.Valid([]byte(s)); got != want {
 			t.Errorf("ValidJSON(%q) = %v, json.Valid = %v", s, got, want)
+		}
+	}
+}
+
+func BenchmarkMarshalJSON(b *testing.B) {
+	ev := &Event{ID: "dab7f2ce-b511-440d-af76-ffed3624312e", Source: "/sluice/http/echo", Type: TypeHTTPRequest,
+		Time: time.Now(), Subject: "/echo", DataContentType: "application/json", DataValidJSON: true,
+		Data: []byte(`{"version":"2.0","routeKey":"POST /echo","rawPath":"/echo","body":"{\"a\":1}","isBase64Encoded":false}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ev.MarshalJSON(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
