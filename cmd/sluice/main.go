@@ -52,6 +52,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var err error
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
+		tuneGC()
 		err = cmdServe(rest, stderr)
 	case "validate":
 		err = cmdValidate(rest, stdout, stderr)
