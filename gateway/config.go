@@ -36,6 +36,14 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request. Defaults to 60s.
 	IdleTimeout time.Duration
+	// IdleDrain is how long Shutdown keeps idle keep-alive connections open
+	// after it stopped accepting, so that their clients' next request is
+	// still answered (with Connection: close) rather than met by a closed
+	// socket. Closing an idle connection races a client that is sending on
+	// it: the client sees a reset, and a POST is not retried. Connections
+	// still idle after IdleDrain are closed. Shutdown's context bounds it
+	// too. Defaults to 1s.
+	IdleDrain time.Duration
 	// MaxConns is the most connections served at once; more are answered
 	// 503 and closed. Defaults to 262144, fasthttp's default.
 	MaxConns int
@@ -58,6 +66,7 @@ const (
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
+	DefaultIdleDrain      = time.Second
 	DefaultMaxConns       = 256 * 1024
 	DefaultRetryAfter     = time.Second
 	DefaultPublishTimeout = 5 * time.Second
@@ -72,6 +81,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ReadTimeout, DefaultReadTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.IdleDrain, DefaultIdleDrain)
 	setInt(&c.MaxConns, DefaultMaxConns)
 	setDur(&c.RetryAfter, DefaultRetryAfter)
 	setDur(&c.PublishTimeout, DefaultPublishTimeout)
@@ -103,6 +113,7 @@ func (c Config) Validate() error {
 	check(c.ReadTimeout < 0, "server.read_timeout", c.ReadTimeout)
 	check(c.WriteTimeout < 0, "server.write_timeout", c.WriteTimeout)
 	check(c.IdleTimeout < 0, "server.idle_timeout", c.IdleTimeout)
+	check(c.IdleDrain < 0, "server.idle_drain", c.IdleDrain)
 	check(c.MaxConns < 0, "server.max_conns", c.MaxConns)
 	check(c.RetryAfter < 0, "server.retry_after", c.RetryAfter)
 	check(c.PublishTimeout < 0, "server.publish_timeout", c.PublishTimeout)

@@ -256,3 +256,11 @@ func lingerOnClose(nc net.Conn) {
 		c.linger.Store(true)
 	}
 }
+
+// openConns is how many connections Serve accepted are not closed yet, for
+// Shutdown.
+func (l *listener) openConns() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.conns))
+}

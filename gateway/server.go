@@ -301,9 +301,10 @@ func (s *Server) ListenAndServe() error {
 	return s.Serve(ln)
 }
 
-// Shutdown stops accepting connections, closes idle ones and waits for the
-// requests in flight to be answered (each with Connection: close) or for
-// ctx to end. A request still in flight when ctx ends is not cut off: it
+// Shutdown stops accepting connections and waits for the requests in
+// flight to be answered (each with Connection: close) or for ctx to end.
+// Keep-alive connections get Config.IdleDrain to send one more request,
+// answered with Connection: close, before the idle ones are closed. A request still in flight when ctx ends is not cut off: it
 // keeps its connection and is answered when its invocation ends, at the
 // latest twice its function's timeout later (queue wait and run), or at
 // once with 503 when its function is closed. Call Wait after closing the
@@ -315,6 +316,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ln := s.ln
 	s.mu.Unlock()
 	s.draining.Store(true)
+	if ln != nil {
+		// fasthttp's own shutdown closes idle keep-alive connections at
+		// once, and a client that picks one of them for its next request at
+		// that moment gets a reset (a POST is not retried). So first stop
+		// accepting and let every connection carry one more request, answered
+		// with Connection: close, for up to IdleDrain; only the connections
+		// still idle then are closed below. Under load that is all of them
+		// within a few milliseconds. Closing our listener leaves a socket
+		// shared with a successor process (tableflip) open there.
+		_ = ln.Close()
+		s.awaitConns(ctx, ln)
+	}
 	err := s.srv.ShutdownWithContext(ctx)
 	if ln != nil {
 		_ = ln.Close() // if Shutdown raced Serve before fasthttp took the listener
@@ -328,6 +341,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("gateway: shutdown: %d requests still in flight: %w", s.inflight.Load(), err)
 	}
 	return nil
+}
+
+// awaitConns waits until ln's connections are all closed, IdleDrain
+// passed or ctx ended.
+func (s *Server) awaitConns(ctx context.Context, ln *listener) {
+	if ln.openConns() == 0 {
+		return
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	idle := time.NewTimer(s.cfg.IdleDrain)
+	defer idle.Stop()
+	for ln.openConns() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle.C:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Wait waits until no request is in flight, or ctx ends. It is meant for
@@ -357,9 +391,6 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	defer s.done(ctx, p)
 	newRequestID(&p.id)
 	ctx.Response.Header.SetCanonical(strRequestID, p.id[:])
-	if s.draining.Load() {
-		ctx.SetConnectionClose()
-	}
 	ep, miss := s.router.lookup(ctx.Method(), ctx.Path(), p)
 	switch {
 	case ep != nil:
@@ -385,6 +416,12 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, p *Params) {
 		ctx.Response.Reset()
 		ctx.Response.Header.SetCanonical(strRequestID, p.id[:])
 		writeError(ctx, p.id[:], fasthttp.StatusInternalServerError, msgInternal)
+	}
+	if s.draining.Load() {
+		// Checked once the answer is ready, not when the request came: a
+		// request in flight when Shutdown began must close its connection
+		// too, or its client would reuse a connection that is going away.
+		ctx.SetConnectionClose()
 	}
 	p.reset(nil)
 	paramsPool.Put(p)

@@ -773,3 +773,75 @@ func TestServeBadRequest(t *testing.T) {
 	}
 	checkError(t, resp, body, 400, "Bad Request")
 }
+
+// TestShutdownIdleConnections: a keep-alive connection idle when Shutdown
+// begins still carries its client's next request, answered with
+// Connection: close, so that a client reusing it (fasthttp's, which does
+// not retry a POST) sees no reset; one that stays idle is closed after
+// IdleDrain.
+func TestShutdownIdleConnections(t *testing.T) {
+	echo := startFunction(t, "echo", builtinHandler(t, "echo"), invoker.Config{}, nil)
+	for _, tt := range []struct {
+		name      string
+		idleDrain time.Duration
+		reuse     bool
+	}{
+		{"reused during the drain", time.Hour, true},
+		{"still idle after IdleDrain", 50 * time.Millisecond, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(Config{IdleDrain: tt.idleDrain}, []Route{{Method: "POST", Path: "/echo", Function: echo}}, Deps{Metrics: metrics.NewSet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = s.Serve(ln) }()
+			c := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 1, MaxIdemponentCallAttempts: 1}
+			post := func() (*fasthttp.Response, error) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				req.SetRequestURI("http://" + ln.Addr().String() + "/echo")
+				req.Header.SetMethod("POST")
+				req.SetBodyString(`{}`)
+				return resp, c.DoTimeout(req, resp, 10*time.Second)
+			}
+			if resp, err := post(); err != nil || resp.StatusCode() != 200 {
+				t.Fatalf("before Shutdown: %v", err)
+			}
+
+			done := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				done <- s.Shutdown(ctx)
+			}()
+			pollUntil(t, func() bool {
+				c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+				if err == nil {
+					c.Close()
+				}
+				return err != nil
+			})
+			if tt.reuse {
+				resp, err := post()
+				if err != nil {
+					t.Fatalf("a request on a connection idle when Shutdown began: %v", err)
+				}
+				if resp.StatusCode() != 200 || !resp.ConnectionClose() {
+					t.Errorf("status %d, Connection: close %t", resp.StatusCode(), resp.ConnectionClose())
+				}
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Shutdown still waits although no connection is left (or IdleDrain passed)")
+			}
+		})
+	}
+}
