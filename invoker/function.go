@@ -201,6 +201,7 @@ func (f *Function) Start(ctx context.Context) error {
 	f.started = true
 	f.mu.Unlock()
 	if err := f.worker.Start(ctx); err != nil {
+		close(f.done) // no loop will run: Close must not wait for one
 		return fmt.Errorf("cannot start worker of function %q: %w", f.name, err)
 	}
 	go f.loop()

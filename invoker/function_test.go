@@ -574,3 +574,43 @@ func TestRunnersExitOnClose(t *testing.T) {
 	}
 	noRunners("after Close")
 }
+
+// failStartWorker is a worker whose Start fails, counting its Close calls.
+type failStartWorker struct {
+	funcWorker
+	closed atomic.Int64
+}
+
+func (w *failStartWorker) Start(context.Context) error { return errors.New("no start") }
+func (w *failStartWorker) Close(context.Context) error { w.closed.Add(1); return nil }
+
+// TestCloseAfterFailedStart: a Function whose worker failed to start closes
+// at once (closing what the worker may have started), with or without
+// time left on its context, rather than waiting for a loop that never ran.
+func TestCloseAfterFailedStart(t *testing.T) {
+	for _, expired := range []bool{false, true} {
+		w := &failStartWorker{}
+		f, err := New("f", Config{}, w, Deps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Start(context.Background()); err == nil {
+			t.Fatal("Start succeeded")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if expired {
+			cancel()
+		}
+		done := make(chan error, 1)
+		go func() { done <- f.Close(ctx) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Close (context expired: %t) still waits", expired)
+		}
+		cancel()
+		if w.closed.Load() != 1 || f.Ready() {
+			t.Errorf("worker closed %d times, ready %t", w.closed.Load(), f.Ready())
+		}
+	}
+}
