@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams"
 	"github.com/sluicehq/sluice/streams/formats"
 	"github.com/sluicehq/sluice/streams/schedule"
@@ -19,10 +23,22 @@ import (
 // kafkaParts are the Kafka pieces of a running gateway, in start order.
 type kafkaParts struct {
 	embedded  *streams.Embedded
-	publisher *streams.Publisher
+	publisher *kafkaPublisher
 	triggers  []*streams.Trigger
 	scheduler *streams.Scheduler
 	sets      []*metrics.Set
+
+	// addr is the embedded broker's address, when kafka.embedded is set.
+	addr string
+	// deferred is set in a process started by a reload with
+	// kafka.embedded: the broker's address, and its in-memory data, belong
+	// to the process being replaced until it exits, so this process starts
+	// its broker, producer and triggers only then (startDeferred), empty.
+	deferred bool
+	mu       sync.Mutex
+	stopped  bool               // stopDeferred was called
+	cancel   context.CancelFunc // stops a startDeferred in progress
+	done     chan struct{}      // closed when that startDeferred returns
 }
 
 // usesKafka reports whether any part of the file needs a Kafka cluster.
@@ -46,25 +62,48 @@ func usesKafka(cfg *config.File) bool {
 	return false
 }
 
-// startEmbedded starts the in-process dev broker when the file asks for it.
+// startEmbedded starts the in-process dev broker when the file asks for
+// it, or, in a process started by a reload, defers it (see deferred).
 func (k *kafkaParts) startEmbedded(cfg *config.File, s *server) error {
 	if !cfg.Kafka.Embedded {
 		return nil
 	}
-	log := s.log.With().Str("component", "embedded-broker").Logger()
-	e, err := streams.StartEmbedded(cfg.Kafka.Brokers[0], cfg.Kafka.EmbeddedPartitions, &log)
+	k.addr = cfg.Kafka.Brokers[0]
+	if ho := s.handoff; ho != nil {
+		k.deferred = true
+		if _, port, err := net.SplitHostPort(k.addr); err == nil && port == "0" && ho.EmbeddedAddr != "" {
+			k.addr = ho.EmbeddedAddr // the port the previous process was given stays the broker's
+		}
+		s.log.Log().Str("addr", k.addr).Int("previous_pid", ho.ParentPID).
+			Msg("embedded Kafka broker: starts empty once the previous process has exited; Kafka triggers join then")
+		return nil
+	}
+	e, err := k.listenEmbedded(cfg, s)
 	if err != nil {
 		return fmt.Errorf("%s: cannot start the embedded broker: %w", cfg.Where("kafka.embedded"), err)
 	}
 	k.embedded = e
-	s.log.Log().Str("addr", e.Addr()).Int("partitions", cfg.Kafka.EmbeddedPartitions).
-		Msg("embedded Kafka broker (in memory, for development) listening")
+	k.addr = e.Addr()
 	return nil
 }
 
+func (k *kafkaParts) listenEmbedded(cfg *config.File, s *server) (*streams.Embedded, error) {
+	log := s.log.With().Str("component", "embedded-broker").Logger()
+	e, err := streams.StartEmbedded(k.addr, cfg.Kafka.EmbeddedPartitions, &log)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Log().Str("addr", e.Addr()).Int("partitions", cfg.Kafka.EmbeddedPartitions).
+		Msg("embedded Kafka broker (in memory, for development) listening")
+	return e, nil
+}
+
+// embeddedAddr is the embedded broker's address, "" without one.
+func (k *kafkaParts) embeddedAddr() string { return k.addr }
+
 func (k *kafkaParts) brokers(cfg *config.File) []string {
-	if k.embedded != nil {
-		return []string{k.embedded.Addr()}
+	if cfg.Kafka.Embedded {
+		return []string{k.addr}
 	}
 	return cfg.Kafka.Brokers
 }
@@ -74,14 +113,95 @@ func (k *kafkaParts) newPublisher(cfg *config.File, s *server) error {
 	if !usesKafka(cfg) {
 		return nil
 	}
-	log := *s.log
-	set := k.newSet()
-	p, err := streams.NewPublisher(streams.PublisherConfig{Brokers: k.brokers(cfg)}, streams.Deps{Logger: &log, Metrics: set})
+	k.publisher = &kafkaPublisher{ready: make(chan struct{})}
+	if k.deferred {
+		return nil
+	}
+	p, err := k.connectPublisher(cfg, s)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.Where("kafka.brokers"), err)
 	}
-	k.publisher = p
+	k.publisher.set(p, nil)
 	return nil
+}
+
+func (k *kafkaParts) connectPublisher(cfg *config.File, s *server) (*streams.Publisher, error) {
+	log := *s.log
+	return streams.NewPublisher(streams.PublisherConfig{Brokers: k.brokers(cfg)}, streams.Deps{Logger: &log, Metrics: k.newSet()})
+}
+
+// embeddedRetry bounds how long a deferred embedded broker retries its
+// address after the previous process exited (the kernel may hold it for a
+// moment).
+const embeddedRetry = 10 * time.Second
+
+// startDeferred starts the deferred embedded broker, the producer and the
+// triggers, once the previous process has exited; nothing when not
+// deferred. It never fails the process: a broker that cannot start leaves
+// Kafka down, logged, and HTTP serving.
+func (k *kafkaParts) startDeferred(s *server) {
+	if !k.deferred {
+		return
+	}
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel, k.done = cancel, make(chan struct{})
+	k.mu.Unlock()
+	defer close(k.done)
+	defer cancel()
+	cfg := s.cfg
+	var e *streams.Embedded
+	var err error
+	for wait, deadline := 50*time.Millisecond, time.Now().Add(embeddedRetry); ; wait = min(2*wait, time.Second) {
+		if e, err = k.listenEmbedded(cfg, s); err == nil || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			k.publisher.set(nil, ctx.Err())
+			return
+		case <-time.After(wait):
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: cannot start the embedded broker after the reload: %w", cfg.Where("kafka.embedded"), err)
+		s.log.Error().Err(err).Msg("Kafka triggers, async topics and dead-letter topics stay down; HTTP serves on")
+		k.publisher.set(nil, err)
+		return
+	}
+	k.embedded = e
+	if k.publisher != nil {
+		p, err := k.connectPublisher(cfg, s)
+		if err != nil {
+			s.log.Error().Err(err).Msg("cannot create the Kafka producer after the reload")
+		}
+		k.publisher.set(p, err)
+	}
+	if err := k.startTriggers(ctx); err != nil {
+		s.log.Error().Err(err).Msg("cannot start the Kafka triggers after the reload")
+		return
+	}
+	s.log.Log().Int("triggers", len(k.triggers)).Msg("reload: embedded broker and Kafka triggers started")
+}
+
+// stopDeferred stops a deferred start in progress and waits for it, or
+// keeps it from starting; it must be called before the parts are closed.
+func (k *kafkaParts) stopDeferred() {
+	if !k.deferred {
+		return
+	}
+	k.mu.Lock()
+	k.stopped = true
+	cancel, done := k.cancel, k.done
+	k.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
 }
 
 func (k *kafkaParts) newSet() *metrics.Set {
@@ -186,9 +306,13 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 }
 
 // startTriggers joins every consumer group; a cluster that does not answer
-// within a minute fails the start.
-func (k *kafkaParts) startTriggers() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// within a minute, or ctx ending, fails the start. With a deferred
+// embedded broker it starts nothing: startDeferred does, later.
+func (k *kafkaParts) startTriggers(ctx context.Context) error {
+	if k.deferred && k.embedded == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for _, t := range k.triggers {
 		if err := t.Start(ctx); err != nil {
@@ -289,4 +413,74 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 	}
 	k.scheduler = sched
 	return nil
+}
+
+// kafkaPublisher is what async routes and dead-letter topics publish
+// through: the Kafka producer once it exists. In a process started by a
+// reload with the embedded broker it exists only once that broker is back;
+// until then a publish waits, up to its context.
+type kafkaPublisher struct {
+	ready chan struct{} // closed by set
+	once  sync.Once
+	p     *streams.Publisher
+	err   error
+}
+
+// set makes p (or err, when there will be no producer) the publisher's.
+func (k *kafkaPublisher) set(p *streams.Publisher, err error) {
+	k.once.Do(func() {
+		k.p, k.err = p, err
+		if p == nil && err == nil {
+			k.err = errors.New("kafka: no producer")
+		}
+		close(k.ready)
+	})
+}
+
+func (k *kafkaPublisher) get(ctx context.Context) (*streams.Publisher, error) {
+	select {
+	case <-k.ready:
+		return k.p, k.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("kafka: the embedded broker is not back yet after the reload: %w", ctx.Err())
+	}
+}
+
+// Publish implements gateway.Publisher.
+func (k *kafkaPublisher) Publish(ctx context.Context, topic string, ev *plugins.Event) error {
+	p, err := k.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.Publish(ctx, topic, ev)
+}
+
+// DeadLetterTo returns the dead letter writing to topic.
+func (k *kafkaPublisher) DeadLetterTo(topic string) invoker.DeadLetter {
+	return deadLetterTopic{k: k, topic: topic}
+}
+
+// Close closes the producer, if there is one.
+func (k *kafkaPublisher) Close() {
+	select {
+	case <-k.ready:
+		if k.p != nil {
+			k.p.Close()
+		}
+	default:
+		k.set(nil, errors.New("kafka: producer closed"))
+	}
+}
+
+type deadLetterTopic struct {
+	k     *kafkaPublisher
+	topic string
+}
+
+func (d deadLetterTopic) DeadLetter(ctx context.Context, r *invoker.DeadLetterRecord) error {
+	p, err := d.k.get(ctx)
+	if err != nil {
+		return err
+	}
+	return p.DeadLetterTo(d.topic).DeadLetter(ctx, r)
 }

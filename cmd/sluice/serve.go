@@ -7,13 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/cloudflare/tableflip"
 	"github.com/rs/zerolog"
 
@@ -22,7 +24,12 @@ import (
 	"github.com/sluicehq/sluice/invoker"
 )
 
-func cmdServe(args []string, stderr io.Writer) error {
+func cmdServe(args []string, stderr io.Writer) (err error) {
+	// A process started by a reload tells the process it replaces why it
+	// failed, when it fails before it is ready: a bad config, a worker
+	// that does not start.
+	ho := takeHandoff()
+	defer func() { ho.fail(err) }()
 	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "", "config file (default: the embedded dev default, configs/sluice.yaml)")
@@ -38,7 +45,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 	}
 	gen := generation()
 	log := newLogger(cfg.Log, stderr, gen)
-	return serve(cfg, &log, gen)
+	return serve(cfg, &log, gen, ho)
 }
 
 // server is a running gateway process: its functions, listeners and
@@ -52,70 +59,173 @@ type server struct {
 	admin *gateway.Admin
 	kafka kafkaParts
 	tap   *gateway.LogTap
+
+	upg     *tableflip.Upgrader
+	handoff *handoff   // nil unless a reload started this process
+	errc    chan error // the listeners' Serve results
 }
 
-func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
+// upgradeTimeout bounds how long a new process may take to get ready: it
+// must start every worker first, so allow for slow runtimes, but not
+// forever. The new process gives up by itself at this point, cleanly;
+// tableflip kills it upgradeKillGrace later if it could not.
+const (
+	upgradeTimeout   = 2 * time.Minute
+	upgradeKillGrace = 30 * time.Second
+)
+
+// drainWatchdog is how long past drain_timeout a stopping process may
+// take before it exits anyway: a stuck close must not keep the old
+// process, and the embedded broker's address, forever.
+const drainWatchdog = 30 * time.Second
+
+func serve(cfg *config.File, log *zerolog.Logger, gen int, ho *handoff) error {
 	started := time.Now()
-	upg, err := tableflip.New(tableflip.Options{PIDFile: cfg.Server.Pidfile, UpgradeTimeout: upgradeTimeout(cfg)})
+	// Signals are ours from the start: a SIGTERM while workers start stops
+	// the start cleanly instead of killing the process, workers left behind.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	upg, err := tableflip.New(tableflip.Options{PIDFile: cfg.Server.Pidfile, UpgradeTimeout: upgradeTimeout + upgradeKillGrace})
 	if err != nil {
 		return fmt.Errorf("cannot start the upgrader: %w", err)
 	}
 	defer upg.Stop()
 
-	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}}
-	if err := s.build(); err != nil {
-		return &exitError{code: 2, err: err}
-	}
-
+	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if ho != nil {
+		// Give up cleanly before the old process's tableflip kills us.
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, upgradeTimeout)
+		defer c()
+	}
+	sig, err := s.startup(ctx, cancel, sigs)
+	if err != nil {
+		if sig != nil {
+			return fmt.Errorf("stopped by %s while starting: %w", sig, err)
+		}
+		return err
+	}
+	if sig != nil {
+		log.Log().Str("signal", sig.String()).Msg("shutting down before ready: draining")
+		_ = s.shutdown()
+		return fmt.Errorf("stopped by %s while starting", sig)
+	}
+	if err := upg.Ready(); err != nil {
+		_ = s.shutdown()
+		return fmt.Errorf("cannot signal readiness: %w", err)
+	}
+	ho.markReady()
+	r := newReloader(s, gen)
+	log.Log().Dur("startup_ms", time.Since(started)).Int("functions", len(s.fns)).Int("pid", os.Getpid()).Msg("ready")
+	return s.run(sigs, r)
+}
+
+// startup builds and starts everything, then serves the listeners. A
+// SIGTERM or SIGINT meanwhile cancels ctx (what is starting stops) and is
+// returned; a SIGHUP is refused, there being nothing to reload yet.
+func (s *server) startup(ctx context.Context, cancel context.CancelFunc, sigs <-chan os.Signal) (os.Signal, error) {
+	var got os.Signal
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					reloadCounter(reloadRefused).Inc()
+					s.log.Warn().Msg("reload refused: this process is still starting")
+					continue
+				}
+				got = sig
+				cancel()
+				return
+			case <-stop:
+				return
+			}
+		}
+	}()
+	err := s.start(ctx)
+	close(stop)
+	<-watched
+	return got, err
+}
+
+// start builds every part and starts them in order: functions, Kafka
+// triggers, then the listeners (inherited from the old process on a
+// reload). Whatever it started is stopped again when it fails.
+func (s *server) start(ctx context.Context) error {
+	cfg := s.cfg
+	if err := s.build(); err != nil {
+		s.kafka.closeRest()
+		return &exitError{code: 2, err: err}
+	}
 	if err := startFunctions(ctx, s.fns); err != nil {
 		s.stopFunctions(time.Second)
 		return err
 	}
-	if err := s.kafka.startTriggers(); err != nil {
+	if err := s.kafka.startTriggers(ctx); err != nil {
 		s.stopFunctions(time.Second)
 		return err
 	}
-
-	ln, err := upg.Listen("tcp", cfg.Server.Listen)
+	ln, err := s.listen("http", cfg.Server.Listen)
 	if err != nil {
 		s.stopFunctions(time.Second)
 		return fmt.Errorf("%s: cannot listen: %w", cfg.Where("server.listen"), err)
 	}
-	adminLn, err := upg.Listen("tcp", cfg.Server.AdminListen)
+	adminLn, err := s.listen("admin", cfg.Server.AdminListen)
 	if err != nil {
 		s.stopFunctions(time.Second)
 		return fmt.Errorf("%s: cannot listen: %w", cfg.Where("server.admin_listen"), err)
 	}
+	s.errc = make(chan error, 2)
+	go func() { s.errc <- s.gw.Serve(ln) }()
+	go func() { s.errc <- s.admin.Serve(adminLn) }()
+	return nil
+}
 
-	errc := make(chan error, 2)
-	go func() { errc <- s.gw.Serve(ln) }()
-	go func() { errc <- s.admin.Serve(adminLn) }()
+// listen returns the listener named name on addr: the one the process
+// being replaced passes on, or a new one. tableflip keys what it passes
+// on by network and address, and two listeners on "127.0.0.1:0" would
+// share a key and be swapped: the name keeps them apart.
+func (s *server) listen(name, addr string) (net.Listener, error) {
+	return s.upg.ListenWithCallback("tcp", name+"@"+addr, func(network, _ string) (net.Listener, error) {
+		return net.Listen(network, addr)
+	})
+}
 
-	if err := upg.Ready(); err != nil {
-		return fmt.Errorf("cannot signal readiness: %w", err)
-	}
-	log.Log().Dur("startup_ms", time.Since(started)).Int("functions", len(s.fns)).Int("pid", os.Getpid()).Msg("ready")
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+// run serves until told to stop, or until a reload hands over to a new
+// process; then it drains.
+func (s *server) run(sigs <-chan os.Signal, r *reloader) error {
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				s.upgrade(upg, gen)
+				r.start()
 				continue
 			}
-			log.Log().Str("signal", sig.String()).Msg("shutting down: draining")
-			return s.shutdown()
-		case <-upg.Exit():
-			log.Log().Msg("new process ready: draining")
-			return s.shutdown()
-		case err := <-errc:
+			r.abort(sig)
+			s.log.Log().Str("signal", sig.String()).Msg("shutting down: draining")
+			s.exitAnyway()
+			err := s.shutdown()
+			removePidfile(s.cfg.Server.Pidfile)
+			return err
+		case res := <-r.results:
+			r.finish(res, nil)
+		case <-s.upg.Exit():
+			r.handOver()
+			s.exitAnyway()
+			drainStart := time.Now()
+			err := s.shutdown()
+			r.drained(time.Since(drainStart))
+			return err
+		case err := <-s.errc:
 			if err != nil && !errors.Is(err, gateway.ErrServerClosed) {
-				log.Error().Err(err).Msg("listener failed")
+				s.log.Error().Err(err).Msg("listener failed")
+				r.abort(syscall.SIGTERM)
 				_ = s.shutdown()
 				return err
 			}
@@ -123,26 +233,25 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int) error {
 	}
 }
 
-func upgradeTimeout(cfg *config.File) time.Duration {
-	// A new process must start every worker before it is ready; allow for
-	// slow runtimes, but not forever.
-	return 2 * time.Minute
+// exitAnyway ends the process if the drain that starts now overruns
+// drain_timeout by drainWatchdog.
+func (s *server) exitAnyway() {
+	d := s.cfg.Server.DrainTimeout + drainWatchdog
+	time.AfterFunc(d, func() {
+		s.log.Error().Dur("after_ms", d).Msg("drain did not finish: exiting anyway")
+		os.Exit(1)
+	})
 }
 
-// upgrade starts the next generation from the binary on disk. The new
-// process inherits the listeners; this one keeps serving until it is ready.
-func (s *server) upgrade(upg *tableflip.Upgrader, gen int) {
-	start := time.Now()
-	os.Setenv(generationEnv, strconv.Itoa(gen+1))
-	err := upg.Upgrade()
-	os.Setenv(generationEnv, strconv.Itoa(gen))
-	if err != nil {
-		metrics.GetOrCreateCounter(`sluice_reloads_total{result="failed"}`).Inc()
-		s.log.Error().Err(err).Dur("took_ms", time.Since(start)).Msg("reload failed: still serving")
+// removePidfile removes path when it still holds this process's pid (a
+// successor's is left alone).
+func removePidfile(path string) {
+	if path == "" {
 		return
 	}
-	metrics.GetOrCreateCounter(`sluice_reloads_total{result="ok"}`).Inc()
-	s.log.Log().Dur("took_ms", time.Since(start)).Int("next_generation", gen+1).Msg("reload: new process ready")
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		_ = os.Remove(path)
+	}
 }
 
 // build creates every function and the gateway, starting nothing.
@@ -231,17 +340,24 @@ func (s *server) build() error {
 	return nil
 }
 
-// shutdown drains in order: stop taking requests and finish those in
-// flight, then drain the functions' queues, then let the last answers out.
+// shutdown drains in order: stop taking requests and Kafka records and
+// finish those in flight (side by side: both only need the functions),
+// then drain the functions' queues, then let the last answers out.
 func (s *server) shutdown() error {
 	start := time.Now()
 	drain := s.cfg.Server.DrainTimeout
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	gwErr := s.gw.Shutdown(ctx)
-	trErr := s.kafka.closeTriggers(ctx)
+	s.kafka.stopDeferred()
+	var gwErr, trErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { gwErr = s.gw.Shutdown(ctx) })
+	wg.Go(func() { trErr = s.kafka.closeTriggers(ctx) })
+	wg.Wait()
 	fnErr := closeFunctions(ctx, s.fns)
 	s.kafka.closeRest()
+	// Requests still in flight at drain_timeout were answered 503 when
+	// their functions closed: let those answers out.
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	_ = s.gw.Wait(wctx)
