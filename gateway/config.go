@@ -44,6 +44,15 @@ type Config struct {
 	// still idle after IdleDrain are closed. Shutdown's context bounds it
 	// too. Defaults to 1s.
 	IdleDrain time.Duration
+	// DrainSpread spreads the closing of keep-alive connections over this
+	// long once Shutdown begins: each connection is answered with
+	// Connection: close from a moment of its own within DrainSpread on
+	// (until then it is served as before), so that busy clients reconnect,
+	// to a successor process on a reload, a few at a time. All at once, a
+	// client holding a thousand connections reconnects them within
+	// milliseconds, and the machine stalls until it has. Capped at
+	// IdleDrain. Defaults to 500ms.
+	DrainSpread time.Duration
 	// MaxConns is the most connections served at once; more are answered
 	// 503 and closed. Defaults to 262144, fasthttp's default.
 	MaxConns int
@@ -67,6 +76,7 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultIdleDrain      = time.Second
+	DefaultDrainSpread    = 500 * time.Millisecond
 	DefaultMaxConns       = 256 * 1024
 	DefaultRetryAfter     = time.Second
 	DefaultPublishTimeout = 5 * time.Second
@@ -82,6 +92,8 @@ func (c Config) withDefaults() Config {
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.IdleDrain, DefaultIdleDrain)
+	setDur(&c.DrainSpread, DefaultDrainSpread)
+	c.DrainSpread = min(c.DrainSpread, c.IdleDrain)
 	setInt(&c.MaxConns, DefaultMaxConns)
 	setDur(&c.RetryAfter, DefaultRetryAfter)
 	setDur(&c.PublishTimeout, DefaultPublishTimeout)
@@ -114,6 +126,7 @@ func (c Config) Validate() error {
 	check(c.WriteTimeout < 0, "server.write_timeout", c.WriteTimeout)
 	check(c.IdleTimeout < 0, "server.idle_timeout", c.IdleTimeout)
 	check(c.IdleDrain < 0, "server.idle_drain", c.IdleDrain)
+	check(c.DrainSpread < 0, "server.drain_spread", c.DrainSpread)
 	check(c.MaxConns < 0, "server.max_conns", c.MaxConns)
 	check(c.RetryAfter < 0, "server.retry_after", c.RetryAfter)
 	check(c.PublishTimeout < 0, "server.publish_timeout", c.PublishTimeout)

@@ -79,8 +79,9 @@ type Server struct {
 	ln      *listener
 	unreg   sync.Once
 
-	draining atomic.Bool
-	inflight atomic.Int64
+	draining   atomic.Bool
+	drainStart atomic.Int64 // when Shutdown began, Unix nanoseconds
+	inflight   atomic.Int64
 
 	refusals []refusal // set before Serve, read-only after
 	filtered map[string]*metrics.Counter
@@ -302,9 +303,10 @@ func (s *Server) ListenAndServe() error {
 }
 
 // Shutdown stops accepting connections and waits for the requests in
-// flight to be answered (each with Connection: close) or for ctx to end.
-// Keep-alive connections get Config.IdleDrain to send one more request,
-// answered with Connection: close, before the idle ones are closed. A request still in flight when ctx ends is not cut off: it
+// flight to be answered or for ctx to end. Keep-alive connections are
+// served on until a request on them is answered with Connection: close,
+// each from its own moment within Config.DrainSpread on; the ones still
+// idle after Config.IdleDrain are closed. A request still in flight when ctx ends is not cut off: it
 // keeps its connection and is answered when its invocation ends, at the
 // latest twice its function's timeout later (queue wait and run), or at
 // once with 503 when its function is closed. Call Wait after closing the
@@ -315,16 +317,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	ln := s.ln
 	s.mu.Unlock()
+	s.drainStart.Store(time.Now().UnixNano())
 	s.draining.Store(true)
 	if ln != nil {
 		// fasthttp's own shutdown closes idle keep-alive connections at
 		// once, and a client that picks one of them for its next request at
 		// that moment gets a reset (a POST is not retried). So first stop
-		// accepting and let every connection carry one more request, answered
-		// with Connection: close, for up to IdleDrain; only the connections
-		// still idle then are closed below. Under load that is all of them
-		// within a few milliseconds. Closing our listener leaves a socket
-		// shared with a successor process (tableflip) open there.
+		// accepting and let every connection carry its requests on until
+		// one is answered with Connection: close (see closeNow), for up to
+		// IdleDrain; only the connections still idle then are closed below.
+		// Under load that is all of them within DrainSpread. Closing our
+		// listener leaves a socket shared with a successor process
+		// (tableflip) open there.
 		_ = ln.Close()
 		s.awaitConns(ctx, ln)
 	}
@@ -341,6 +345,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("gateway: shutdown: %d requests still in flight: %w", s.inflight.Load(), err)
 	}
 	return nil
+}
+
+// closeNow reports whether the connection id, during Shutdown, is to be
+// closed after its answer: from a moment within DrainSpread of its own on,
+// the same for every request on it.
+func (s *Server) closeNow(id uint64) bool {
+	// A multiplicative hash spreads sequential connection ids evenly.
+	frac := float64((id*0x9E3779B97F4A7C15)>>11) / (1 << 53)
+	at := time.Duration(frac * float64(s.cfg.DrainSpread))
+	return time.Now().UnixNano()-s.drainStart.Load() >= int64(at)
 }
 
 // awaitConns waits until ln's connections are all closed, IdleDrain
@@ -417,10 +431,9 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, p *Params) {
 		ctx.Response.Header.SetCanonical(strRequestID, p.id[:])
 		writeError(ctx, p.id[:], fasthttp.StatusInternalServerError, msgInternal)
 	}
-	if s.draining.Load() {
+	if s.draining.Load() && s.closeNow(ctx.ConnID()) {
 		// Checked once the answer is ready, not when the request came: a
-		// request in flight when Shutdown began must close its connection
-		// too, or its client would reuse a connection that is going away.
+		// request in flight when Shutdown began closes its connection too.
 		ctx.SetConnectionClose()
 	}
 	p.reset(nil)

@@ -616,7 +616,8 @@ func pollUntil(t testing.TB, cond func() bool) {
 
 func TestShutdownDrains(t *testing.T) {
 	sleep := startFunction(t, "sleep", builtinHandler(t, "sleep"), invoker.Config{Timeout: 5 * time.Second}, nil)
-	s, err := New(Config{}, []Route{{Method: "POST", Path: "/sleep", Function: sleep}}, Deps{Metrics: metrics.NewSet()})
+	// No spread: every answer from the start of Shutdown on closes.
+	s, err := New(Config{DrainSpread: time.Nanosecond}, []Route{{Method: "POST", Path: "/sleep", Function: sleep}}, Deps{Metrics: metrics.NewSet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -790,7 +791,7 @@ func TestShutdownIdleConnections(t *testing.T) {
 		{"still idle after IdleDrain", 50 * time.Millisecond, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(Config{IdleDrain: tt.idleDrain}, []Route{{Method: "POST", Path: "/echo", Function: echo}}, Deps{Metrics: metrics.NewSet()})
+			s, err := New(Config{IdleDrain: tt.idleDrain, DrainSpread: time.Nanosecond}, []Route{{Method: "POST", Path: "/echo", Function: echo}}, Deps{Metrics: metrics.NewSet()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -843,5 +844,34 @@ func TestShutdownIdleConnections(t *testing.T) {
 				t.Fatal("Shutdown still waits although no connection is left (or IdleDrain passed)")
 			}
 		})
+	}
+}
+
+// TestDrainSpread: during Shutdown each connection closes from a moment of
+// its own within DrainSpread, spread evenly over sequential connection
+// ids, and every connection does by its end.
+func TestDrainSpread(t *testing.T) {
+	const spread = time.Second
+	s := &Server{cfg: Config{DrainSpread: spread}}
+	for _, tt := range []struct {
+		since    time.Duration
+		min, max int // of 1000 connections closing
+	}{
+		{0, 0, 5},
+		{spread / 4, 200, 300},
+		{spread / 2, 450, 550},
+		{spread * 3 / 4, 700, 800},
+		{spread, 1000, 1000},
+	} {
+		s.drainStart.Store(time.Now().Add(-tt.since).UnixNano())
+		n := 0
+		for id := uint64(1); id <= 1000; id++ {
+			if s.closeNow(id) {
+				n++
+			}
+		}
+		if n < tt.min || n > tt.max {
+			t.Errorf("%s into the drain: %d of 1000 connections close, want %d to %d", tt.since, n, tt.min, tt.max)
+		}
 	}
 }

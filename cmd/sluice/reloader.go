@@ -62,7 +62,7 @@ func newReloader(s *server, gen int) *reloader {
 	// The counters go on from the process this one replaces, so that the
 	// gateway's reloads add up across generations; this one counts itself.
 	for _, res := range []string{reloadOK, reloadFailedR, reloadRefused} {
-		reloadCounter(res).Set(ho.Reloads[res])
+		reloadCounter(res).Add(int(ho.Reloads[res]))
 	}
 	reloadCounter(reloadOK).Inc()
 	go r.awaitParent()

@@ -92,6 +92,12 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int, ho *handoff) error {
 		return fmt.Errorf("cannot start the upgrader: %w", err)
 	}
 	defer upg.Stop()
+	if ho == nil && upg.HasParent() {
+		// Started by a reload whose handoff file could not be made: a
+		// blank one keeps the reload's logic, without the old process's
+		// details.
+		ho = &handoff{Started: started}
+	}
 
 	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho}
 	ctx, cancel := context.WithCancel(context.Background())
