@@ -85,7 +85,13 @@ func writeConfig(t testing.TB, dir, yaml string) string {
 // startSluice runs `sluice serve -c cfg` and waits until it logs ready.
 func startSluice(t testing.TB, cfgPath string, env ...string) *proc {
 	t.Helper()
-	p := startProc(t, []string{"serve", "-c", cfgPath}, env...)
+	return startSluiceBin(t, sluiceBin(t), cfgPath, env...)
+}
+
+// startSluiceBin is startSluice with the sluice binary at bin.
+func startSluiceBin(t testing.TB, bin, cfgPath string, env ...string) *proc {
+	t.Helper()
+	p := startProcBin(t, bin, []string{"serve", "-c", cfgPath}, env...)
 	p.waitLog("ready", 60*time.Second)
 	waitFor(t, 10*time.Second, "both listening lines", func() bool {
 		return len(p.findLog("listening", map[string]any{"listener": "http"})) > 0 && len(p.findLog("listening", map[string]any{"listener": "admin"})) > 0
@@ -97,7 +103,11 @@ func startSluice(t testing.TB, cfgPath string, env ...string) *proc {
 
 func startProc(t testing.TB, args []string, env ...string) *proc {
 	t.Helper()
-	bin := sluiceBin(t)
+	return startProcBin(t, sluiceBin(t), args, env...)
+}
+
+func startProcBin(t testing.TB, bin string, args []string, env ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), env...)

@@ -48,8 +48,15 @@ type reloadable struct {
 
 func startReloadable(t *testing.T, dir, yaml string) *reloadable {
 	t.Helper()
+	return startReloadableBin(t, sluiceBin(t), dir, yaml)
+}
+
+// startReloadableBin is startReloadable with the sluice binary at bin,
+// which a reload runs again.
+func startReloadableBin(t *testing.T, bin, dir, yaml string) *reloadable {
+	t.Helper()
 	cfg := writeConfig(t, dir, yaml)
-	g := &reloadable{proc: startSluice(t, cfg), cfg: cfg, pidfile: filepath.Join(dir, "sluice.pid")}
+	g := &reloadable{proc: startSluiceBin(t, bin, cfg), cfg: cfg, pidfile: filepath.Join(dir, "sluice.pid")}
 	// Runs before the harness's own cleanup, which signals the process it
 	// started, long replaced: stop the current generation.
 	t.Cleanup(func() {
@@ -238,6 +245,52 @@ triggers:
 	}
 	if r := do(t, "POST", g.http+"/greet", "application/json", []byte(`{"error":"v1"}`)); r.code != 200 || !strings.Contains(string(r.body), `"type":"sluice.http.request"`) {
 		t.Errorf("after the reload to echo: status %d: %s", r.code, r.body)
+	}
+}
+
+// TestE2EReloadBrokenBinary: a binary on disk that fails to start fails
+// the reload, with the reason, and the old process serves on; the good
+// binary back, the reload succeeds.
+func TestE2EReloadBrokenBinary(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sluice")
+	good, err := os.ReadFile(sluiceBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := func(b []byte) { // as a deploy does: a new file, renamed over the old
+		t.Helper()
+		if err := os.WriteFile(bin+".new", b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(bin+".new", bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(good)
+	g := startReloadableBin(t, bin, dir, reloadYAML(dir, "5s", `
+functions:
+  echo: {runtime: go, handler: echo}
+triggers:
+  - http: {method: POST, path: /echo, function: echo}
+`))
+	pid := g.pid()
+	install([]byte("#!/bin/sh\necho 'cannot start: broken build' >&2\nexit 3\n"))
+	code, _, errOut := g.reload(t)
+	if code != 1 || !strings.Contains(errOut, "exit status 3") || !strings.Contains(errOut, "still serving") {
+		t.Errorf("broken binary: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(g.log(), "cannot start: broken build") {
+		t.Error("the broken binary's output is not in the gateway's log")
+	}
+	if r := do(t, "POST", g.http+"/echo", "application/json", []byte(`{}`)); r.code != 200 || g.pid() != pid {
+		t.Errorf("after the failed reload: status %d, pid %d (was %d)", r.code, g.pid(), pid)
+	}
+	install(good)
+	g.reloadOK(t)
+	if r := do(t, "POST", g.http+"/echo", "application/json", []byte(`{}`)); r.code != 200 || g.pid() == pid {
+		t.Errorf("after the reload: status %d, pid %d", r.code, g.pid())
 	}
 }
 

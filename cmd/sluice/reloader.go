@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -163,6 +164,13 @@ func (r *reloader) finish(res reloadResult, aborted os.Signal) {
 	}
 	reloadCounter(reloadFailedR).Inc()
 	why := res.err.Error() // tableflip's: "child pid=N exited: exit status 2", "new child pid=N timed out", ...
+	switch {
+	case ho.Error != "":
+	case strings.Contains(why, "exited"):
+		why = "the new process exited before it was ready (" + why + "); its output is in the gateway's log"
+	case strings.Contains(why, "timed out"):
+		why = fmt.Sprintf("the new process was not ready within %s and was killed (%s)", upgradeTimeout+upgradeKillGrace, why)
+	}
 	if ho.Error != "" {
 		why = ho.Error + "\n(the new process, pid " + strconv.Itoa(ho.PID) + ", exited with code " + strconv.Itoa(ho.Code) + ")"
 	}
