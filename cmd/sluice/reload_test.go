@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestProcessAlive(t *testing.T) {
+	if !processAlive(os.Getpid()) {
+		t.Error("this process is not alive")
+	}
+	if processAlive(0) || processAlive(-1) {
+		t.Error("pid 0 or -1 is alive")
+	}
+	// An exited child not yet waited for is a zombie: not alive.
+	cmd := exec.Command("sh", "-c", "exit 0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(10 * time.Second)
+	for processAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("an exited child (a zombie) still counts as alive")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the child's state with a deadline
+	}
+	_ = cmd.Wait()
+	if processAlive(pid) {
+		t.Error("a reaped child is alive")
+	}
+}
+
+// TestCmdReloadErrors runs `sluice reload` in this process against
+// pidfiles and status files it wrote: every refusal comes before a signal
+// is sent (a SIGHUP would reach this test process, and fails the test).
+func TestCmdReloadErrors(t *testing.T) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	me := strconv.Itoa(os.Getpid())
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	noPidfile := write("nopid.yaml", "functions:\n  echo: {runtime: go, handler: echo}\n")
+	inProgress := write("busy.pid", me)
+	if err := writeJSONFile(reloadStatusPath(inProgress), &reloadStatus{State: reloadStarting, PID: os.Getpid(), Generation: 3, NewGeneration: 4, Started: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	draining := write("draining.pid", me)
+	if err := writeJSONFile(reloadStatusPath(draining), &reloadStatus{State: reloadDraining, PID: os.Getpid(), Generation: 3, NewGeneration: 4, Started: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no pidfile", []string{"--pidfile", filepath.Join(dir, "none.pid")}, 1, "cannot read the pidfile"},
+		{"garbage", []string{"--pidfile", write("bad.pid", "nope")}, 1, "holds no pid"},
+		{"stale", []string{"--pidfile", write("stale.pid", strconv.Itoa(dead.Process.Pid))}, 1, "is not running"},
+		{"config without pidfile", []string{"-c", noPidfile}, 2, "sets no server.pidfile"},
+		{"both flags", []string{"-c", noPidfile, "--pidfile", inProgress}, 2, "usage"},
+		{"in progress", []string{"--pidfile", inProgress}, 1, "reload refused: a reload is already in progress: generation 3"},
+		{"draining", []string{"--pidfile", draining}, 1, "generation 3 (pid " + me + ") is still draining"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := cmdReload(tt.args, &out, &out)
+			code := 0
+			if err != nil {
+				code = 1
+				var ee *exitError
+				if errors.As(err, &ee) {
+					code = ee.code
+				}
+			}
+			if code != tt.code || err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("exit %d, error %v; want exit %d with %q", code, err, tt.code, tt.want)
+			}
+		})
+	}
+	select {
+	case <-hup:
+		t.Error("sluice reload sent SIGHUP although it refused")
+	default:
+	}
+}
