@@ -101,11 +101,7 @@ func startSluiceBin(t testing.TB, bin, cfgPath string, env ...string) *proc {
 	return p
 }
 
-func startProc(t testing.TB, args []string, env ...string) *proc {
-	t.Helper()
-	return startProcBin(t, sluiceBin(t), args, env...)
-}
-
+// startProcBin runs the sluice binary at bin with args.
 func startProcBin(t testing.TB, bin string, args []string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
