@@ -394,10 +394,12 @@ functions:
   sink:
     runtime: go
     handler: sink
-    env: {SINK_FILE: %s/sink.jsonl}
-    batch: {max_items: %d, max_wait: 5ms}
+    env: {SINK_FILE: %[2]s/sink.jsonl}
+    batch: {max_items: %[3]d, max_wait: 5ms}
+  tick: {runtime: go, handler: sink, env: {SINK_FILE: %[2]s/ticks.jsonl}}
 triggers:
   - kafka: {topics: [events], group: e2e-reload, function: sink, start: earliest, format: raw}
+  - schedule: {rate: 1s, function: tick, name: heartbeat}
 `, broker.Addr(), dir, maxItems)))
 	sink := filepath.Join(dir, "sink.jsonl")
 	stop := make(chan struct{})
@@ -428,6 +430,31 @@ triggers:
 	// not finished: a batch per partition.
 	if limit := reloads * maxItems * partitions; dups > limit {
 		t.Errorf("%d duplicates, more than the %d that can be in flight at %d handovers", dups, limit, reloads)
+	}
+
+	// The schedule's owner changes at every reload: still once per tick.
+	ticks := map[string]int{}
+	var times []time.Time
+	for _, ev := range sinkEvents(t, filepath.Join(dir, "ticks.jsonl")) {
+		if ticks[ev.ID]++; ticks[ev.ID] == 1 {
+			times = append(times, ev.Time)
+		}
+	}
+	for id, n := range ticks {
+		if n != 1 {
+			t.Errorf("tick %s fired %d times", id, n)
+		}
+	}
+	gaps := 0
+	for i := 1; i < len(times); i++ {
+		if d := times[i].Sub(times[i-1]); d != time.Second {
+			gaps++
+			t.Logf("ticks %s and %s are %s apart", times[i-1].Format(time.TimeOnly), times[i].Format(time.TimeOnly), d)
+		}
+	}
+	t.Logf("%d ticks across the reloads, each fired once; %d gaps", len(times), gaps)
+	if len(times) < 3 {
+		t.Errorf("only %d ticks fired across %d reloads", len(times), reloads)
 	}
 }
 
