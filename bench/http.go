@@ -319,6 +319,7 @@ func merge(recs []*recorder, secs int) *Result {
 		}
 	}
 	res.Requests = all.TotalCount()
+	res.hist = all
 	res.Latency = summarize(all)
 	res.Series = series
 	res.Histogram = histogramBuckets(all)

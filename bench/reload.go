@@ -45,12 +45,17 @@ type reloadStatus struct {
 	Error   string  `json:"error"`
 }
 
+// reloadRounds is how many times the scenario alternates a steady window
+// and a window with reloads: on a shared machine, load from elsewhere then
+// falls on both alike rather than on whichever ran at the wrong moment.
+const reloadRounds = 4
+
 // runReloadScenario measures the gateway's capacity (closed loop), then
-// drives open-loop load at half of it: first steady, then as long again
-// with Reloads reloads in a row spread over it, each by `sluice reload`
-// and waited for until the old process has exited. Target: no failed
-// request of any kind, and a p99 during the reloads within 3× of the
-// steady one.
+// drives open-loop load at half of it in alternating windows of the same
+// length: steady, then with Reloads/reloadRounds reloads in a row spread
+// over it, each by `sluice reload` and waited for until the old process
+// has exited. Target: no failed request of any kind, and a p99 over the
+// windows with reloads within 3× of the steady windows'.
 func runReloadScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error {
 	name := fmt.Sprintf("http reload: %d reloads under open-loop load at ½ capacity", Reloads)
 	if !cfg.wants(name) && !cfg.wants("reload") {
@@ -83,75 +88,60 @@ func runReloadScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 	if err != nil {
 		return err
 	}
+	window := max(cfg.Duration/2, 2*time.Second)
+	steadyRun := func(rate int) (*Result, error) {
+		return RunHTTP(ctx, HTTPConfig{
+			URL: url, Name: "reload: steady", Body: benchBody, Headers: []string{"Content-Type: application/json"},
+			Rate: rate, Duration: window, Warmup: cfg.Warmup, Progress: cfg.Progress,
+		})
+	}
+
 	// Half the closed-loop capacity, unless the open-loop client, which
 	// costs more CPU per request and shares the machine, cannot drive that
 	// much: a steady state slower at p99 than the saturated closed loop is
 	// no steady state, and comparing with it would hide what a reload costs.
 	// Then a quarter less, and so on.
 	rate := max(int(capacity.Throughput/2), 100)
-	var steady *Result
 	var calibration []string
-	for try := 0; ; try++ {
-		steady, err = RunHTTP(ctx, HTTPConfig{
-			URL: url, Name: "reload: steady", Body: benchBody, Headers: []string{"Content-Type: application/json"},
-			Rate: rate, Duration: cfg.Duration, Warmup: cfg.Warmup, Progress: cfg.Progress,
-		})
+	for try := 0; try < 3 && rate > 100; try++ {
+		probe, err := steadyRun(rate)
 		if err != nil {
 			return err
 		}
-		if steady.Latency.P99 <= capacity.Latency.P99 || try == 3 || rate <= 100 {
+		if probe.Latency.P99 <= capacity.Latency.P99 {
 			break
 		}
 		calibration = append(calibration, fmt.Sprintf("at %d/s the steady p99 was %.1fms, over the saturated closed loop's %.1fms: the open-loop client cannot drive that rate here",
-			rate, steady.Latency.P99, capacity.Latency.P99))
+			rate, probe.Latency.P99, capacity.Latency.P99))
 		rate = max(rate*3/4, 100)
 	}
 
-	// The same load again, for as long, with the reloads spread over it:
-	// one every interval, each waited for until its old process exited.
-	// The load runs until the reloads are done and at least as long as the
-	// steady run, so that the two p99s are taken over alike windows.
-	lctx, stop := context.WithCancel(ctx)
-	defer stop()
-	type outcome struct {
-		r   *Result
-		err error
-	}
-	during := make(chan outcome, 1)
-	launched := time.Now()
-	go func() {
-		r, err := RunHTTP(lctx, HTTPConfig{
-			URL: url, Name: "reload: during reloads", Body: benchBody, Headers: []string{"Content-Type: application/json"},
-			Rate: rate, Duration: 10 * time.Minute, Warmup: cfg.Warmup, Progress: cfg.Progress,
-		})
-		during <- outcome{r, err}
-	}()
-	measured := launched.Add(cfg.Warmup) // RunHTTP's warm-up ends, its measured run begins
-	interval := max(cfg.Duration-time.Second, time.Second) / Reloads
+	var steadies, durings []*Result
 	var ready, exited []float64
 	var failures []string
-	at := measured.Add(interval / 2)
-	for i := 0; i < Reloads && ctx.Err() == nil; i++ {
-		if !sleepUntil(ctx, at) {
-			break
-		}
-		at = at.Add(interval)
-		st, err := reloadOnce(ctx, cfg.Sluice, pidfile)
+	perRound := Reloads / reloadRounds
+	for round := 0; round < reloadRounds && len(failures) == 0; round++ {
+		st, err := steadyRun(rate)
 		if err != nil {
-			failures = append(failures, fmt.Sprintf("reload %d: %v", i+1, err))
-			break
+			return err
 		}
-		ready = append(ready, st.ReadyMS)
-		exited = append(exited, st.Exited)
+		steadies = append(steadies, st)
+		r, rs, err := reloadWindow(ctx, cfg, url, pidfile, rate, window, perRound)
+		if err != nil {
+			return err
+		}
+		durings = append(durings, r)
+		for i, st := range rs {
+			if st.Error != "" {
+				failures = append(failures, fmt.Sprintf("round %d, reload %d: %s", round+1, i+1, st.Error))
+				continue
+			}
+			ready = append(ready, st.ReadyMS)
+			exited = append(exited, st.Exited)
+		}
 	}
-	window := time.Since(measured)
-	sleepUntil(ctx, measured.Add(cfg.Duration))
-	stop()
-	o := <-during
-	if o.err != nil {
-		return o.err
-	}
-	r := o.r
+	steady := mergeResults("reload: steady windows", steadies)
+	r := mergeResults("reload: windows with reloads", durings)
 
 	ratio := r.Latency.P99 / steady.Latency.P99
 	// A steady state that is none (a machine too busy) makes the ratio
@@ -172,12 +162,12 @@ func runReloadScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 		Notes: []string{
 			fmt.Sprintf("capacity %.0f/s (closed loop, %d connections, p99 %.1fms); load %d/s open loop (%.2f× capacity)",
 				capacity.Throughput, cfg.Concurrency, capacity.Latency.P99, rate, float64(rate)/capacity.Throughput),
-			fmt.Sprintf("%d of %d reloads in a row, one every %s (each waited for until the old process exited), done %s into a %s run; the steady run: same rate and length, no reload",
-				len(ready), Reloads, interval.Round(time.Millisecond), window.Round(time.Millisecond), r.Duration.Round(time.Second)),
+			fmt.Sprintf("%d of %d reloads, %d rounds of a steady %s window then a %s window with %d reloads in a row (one every %s, each waited for until the old process exited)",
+				len(ready), Reloads, reloadRounds, window, window, perRound, (window / time.Duration(perRound)).Round(time.Millisecond)),
 			fmt.Sprintf("new process ready %s after the signal; old process gone %s after it", spread(ready), spread(exited)),
-			fmt.Sprintf("%d requests during the reloads, failed: %s", r.Requests, errs),
-			fmt.Sprintf("p99 %.2fms steady, %.2fms during the reloads: %.2f× (max %.2fms, steady max %.2fms)",
-				steady.Latency.P99, r.Latency.P99, ratio, r.Latency.Max, steady.Latency.Max),
+			fmt.Sprintf("%d requests in the windows with reloads, failed: %s", r.Requests, errs),
+			fmt.Sprintf("p99 %.2fms steady, %.2fms with reloads: %.2f× (p99.9 %.2fms and %.2fms, max %.2fms and %.2fms)",
+				steady.Latency.P99, r.Latency.P99, ratio, steady.Latency.P999, r.Latency.P999, steady.Latency.Max, r.Latency.Max),
 		},
 	}
 	if !healthy {
@@ -188,6 +178,79 @@ func runReloadScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 	steadyS := &Scenario{Name: "http reload: steady state at ½ capacity (baseline)", Result: steady}
 	res.Scenarios = append(res.Scenarios, steadyS, s)
 	return nil
+}
+
+// reloadWindow drives the load for a window of d (after its warm-up) and
+// makes n reloads in a row spread over it, one every d/n, each waited for
+// until its old process exited. A failed reload is returned as a status
+// with Error set, and ends the window's reloads.
+func reloadWindow(ctx context.Context, cfg *SuiteConfig, url, pidfile string, rate int, d time.Duration, n int) (*Result, []*reloadStatus, error) {
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	type outcome struct {
+		r   *Result
+		err error
+	}
+	during := make(chan outcome, 1)
+	launched := time.Now()
+	go func() {
+		// Its duration is only a backstop: the window ends below.
+		r, err := RunHTTP(lctx, HTTPConfig{
+			URL: url, Name: "reload: with reloads", Body: benchBody, Headers: []string{"Content-Type: application/json"},
+			Rate: rate, Duration: 10 * time.Minute, Warmup: cfg.Warmup, Progress: cfg.Progress,
+		})
+		during <- outcome{r, err}
+	}()
+	measured := launched.Add(cfg.Warmup) // RunHTTP's warm-up ends, its measured run begins
+	interval := d / time.Duration(n)
+	var sts []*reloadStatus
+	at := measured.Add(interval / 2)
+	for i := 0; i < n && sleepUntil(ctx, at); i++ {
+		at = at.Add(interval)
+		st, err := reloadOnce(ctx, cfg.Sluice, pidfile)
+		if err != nil {
+			sts = append(sts, &reloadStatus{Error: err.Error()})
+			break
+		}
+		sts = append(sts, st)
+	}
+	// At least d of load, as long as the reloads took if longer.
+	sleepUntil(ctx, measured.Add(d))
+	stop()
+	o := <-during
+	return o.r, sts, o.err
+}
+
+// mergeResults adds runs up into one result: counts, errors and the
+// latency distribution of all of them.
+func mergeResults(name string, rs []*Result) *Result {
+	out := &Result{Name: name, Errors: map[string]int64{}}
+	all := newHist()
+	for _, r := range rs {
+		offset := int(out.Duration / time.Second)
+		out.Target, out.Mode = r.Target, r.Mode
+		out.Duration += r.Duration
+		out.Requests += r.Requests
+		out.OK += r.OK
+		out.Bytes += r.Bytes
+		for k, n := range r.Errors {
+			out.Errors[k] += n
+		}
+		for _, sec := range r.Series {
+			sec.T += offset
+			out.Series = append(out.Series, sec)
+		}
+		if r.hist != nil {
+			all.Merge(r.hist)
+		}
+	}
+	out.hist = all
+	out.Latency = summarize(all)
+	out.Histogram = histogramBuckets(all)
+	if out.Duration > 0 {
+		out.Throughput = float64(out.OK) / out.Duration.Seconds()
+	}
+	return out
 }
 
 // reloadOnce runs `sluice reload --pidfile` and waits until the process it

@@ -52,6 +52,8 @@ type Result struct {
 	Latency    Latency          `json:"latency"`
 	Series     []Second         `json:"series"`
 	Histogram  []Bucket         `json:"histogram"`
+
+	hist *hdrhistogram.Histogram // every latency, for merging runs
 }
 
 // Histograms track latencies in microseconds from 1µs to 10 minutes with
