@@ -114,6 +114,9 @@ func RunHTTP(ctx context.Context, cfg HTTPConfig) (*Result, error) {
 			return nil, err
 		}
 	}
+	// Its connections go with the run: left idle, they would hold the
+	// next scenario's server (a draining one, say) for nothing.
+	defer client.CloseIdleConnections()
 	return runHTTP(ctx, cfg, client)
 }
 
