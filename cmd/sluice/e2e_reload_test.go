@@ -557,6 +557,9 @@ triggers:
 	if n := g.metric(`sluice_reloads_total{result="refused"}`); n != 1 {
 		t.Errorf(`sluice_reloads_total{result="refused"} = %v`, n)
 	}
+	if rf := readReloadRefusal(reloadStatusPath(g.pidfile)); rf == nil || rf.PID != pid || rf.Count != 1 || rf.Reason != "a reload is already in progress" {
+		t.Errorf("refusal file: %+v", rf)
+	}
 
 	inflight := make(chan response, 1)
 	go func() {

@@ -29,7 +29,9 @@ import (
 //   - the status file, <pidfile>.reload, public: the old process records
 //     each attempt there (starting, then draining or failed, then
 //     drained), and the new process marks it done once the old one has
-//     exited. `sluice reload` reads it.
+//     exited. `sluice reload` reads it, and the refusal file beside it,
+//     <pidfile>.reload-refused, where a process records the last SIGHUP it
+//     turned down.
 
 // reloadEnv names the handoff file in the new process's environment.
 const reloadEnv = "SLUICE_RELOAD"
@@ -71,6 +73,26 @@ type reloadStatus struct {
 	// Aborted is the signal that made the old process stop mid-reload
 	// (it stopped the new one too).
 	Aborted string `json:"aborted,omitempty"`
+}
+
+// reloadRefusal is the last SIGHUP a process refused, as the refusal file
+// next to the status file records it.
+type reloadRefusal struct {
+	PID    int       `json:"pid"`
+	Count  int       `json:"count"` // refusals by PID so far
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+// reloadRefusedPath is the refusal file beside a status file.
+func reloadRefusedPath(status string) string { return status + "-refused" }
+
+func readReloadRefusal(status string) *reloadRefusal {
+	var rf reloadRefusal
+	if status == "" || readJSONFile(reloadRefusedPath(status), &rf) != nil {
+		return nil
+	}
+	return &rf
 }
 
 // reloadStatusPath is the status file of a pidfile; "" without one.
@@ -273,6 +295,10 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 			prev = st.Attempt
 		}
 	}
+	refused := 0
+	if rf := readReloadRefusal(statusPath); rf != nil && rf.PID == pid {
+		refused = rf.Count
+	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("cannot signal pid %d: %w", pid, err)
 	}
@@ -297,6 +323,9 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 				}
 				return &exitError{code: code, err: fmt.Errorf("reload failed; generation %d (pid %d) is still serving:\n%s", st.Generation, st.PID, st.Error)}
 			}
+		}
+		if rf := readReloadRefusal(statusPath); !noticed && rf != nil && rf.PID == pid && rf.Count > refused {
+			return fmt.Errorf("reload refused by pid %d: %s; try again once it is over", pid, rf.Reason)
 		}
 		switch {
 		case !processAlive(pid):

@@ -108,3 +108,61 @@ func TestCmdReloadErrors(t *testing.T) {
 	default:
 	}
 }
+
+// TestCmdReloadOutcome plays the gateway in this process: on the SIGHUP
+// `sluice reload` sends, it writes what a gateway would, and the command
+// reports it.
+func TestCmdReloadOutcome(t *testing.T) {
+	me := os.Getpid()
+	for _, tt := range []struct {
+		name    string
+		respond func(status string) // what the gateway writes on SIGHUP
+		code    int
+		want    string
+	}{
+		{"ready", func(status string) {
+			_ = writeJSONFile(status, &reloadStatus{State: reloadDraining, PID: me, Attempt: 1, Generation: 1, NewGeneration: 2, NewPID: 4312, ReadyMS: 180})
+		}, 0, "reloaded: generation 2 (pid 4312) ready in 180ms; generation 1 (pid " + strconv.Itoa(me) + ") drains and exits"},
+		{"bad config", func(status string) {
+			_ = writeJSONFile(status, &reloadStatus{State: reloadFailed, PID: me, Attempt: 1, Generation: 1, NewGeneration: 2, Code: 2, Error: "sluice.yaml:3:5: unknown key \"hander\""})
+		}, 2, "still serving:\nsluice.yaml:3:5: unknown key \"hander\""},
+		{"refused", func(status string) {
+			_ = writeJSONFile(reloadRefusedPath(status), &reloadRefusal{PID: me, Count: 3, Reason: "the previous generation 2 is still draining"})
+		}, 1, "reload refused by pid " + strconv.Itoa(me) + ": the previous generation 2 is still draining"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			dir := t.TempDir()
+			pidfile := filepath.Join(dir, "sluice.pid")
+			if err := os.WriteFile(pidfile, []byte(strconv.Itoa(me)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			status := reloadStatusPath(pidfile)
+			// An earlier refusal and an earlier attempt, which are not this one's.
+			_ = writeJSONFile(reloadRefusedPath(status), &reloadRefusal{PID: me, Count: 2, Reason: "old"})
+			_ = writeJSONFile(status, &reloadStatus{State: reloadFailed, PID: me, Attempt: 0, Error: "old"})
+			go func() {
+				select {
+				case <-hup:
+					tt.respond(status)
+				case <-time.After(10 * time.Second):
+				}
+			}()
+			var out bytes.Buffer
+			err := cmdReload([]string{"--pidfile", pidfile}, &out, &out)
+			code, msg := 0, out.String()
+			if err != nil {
+				code, msg = 1, err.Error()
+				var ee *exitError
+				if errors.As(err, &ee) {
+					code = ee.code
+				}
+			}
+			if code != tt.code || !strings.Contains(msg, tt.want) {
+				t.Errorf("exit %d: %s\nwant exit %d with %q", code, msg, tt.code, tt.want)
+			}
+		})
+	}
+}

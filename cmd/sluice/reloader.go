@@ -37,11 +37,12 @@ type reloader struct {
 	gen    int
 	status string // the status file; "" without a pidfile
 
-	results chan reloadResult
-	running bool
-	attempt int
-	cur     reloadStatus
-	hoPath  string // the attempt's handoff file
+	results  chan reloadResult
+	running  bool
+	attempt  int
+	refusals int
+	cur      reloadStatus
+	hoPath   string // the attempt's handoff file
 
 	// parentGone is set once the process this one replaced has exited (at
 	// once for a first process): tableflip refuses to upgrade before.
@@ -81,6 +82,8 @@ func (r *reloader) awaitParent() {
 		ev = r.s.log.Warn().Err(err)
 	}
 	ev.Int("previous_pid", ho.ParentPID).Dur("exited_ms", exited).Msg("reload: previous process exited")
+	// Before the status says done: whoever reads done may reload at once.
+	r.parentGone.Store(true)
 	if st := readReloadStatus(ho.StatusFile); st != nil && st.PID == ho.ParentPID && st.NewPID == os.Getpid() {
 		st.State = reloadDone
 		st.ExitedMS = ms(exited)
@@ -88,7 +91,6 @@ func (r *reloader) awaitParent() {
 			r.s.log.Warn().Err(err).Msg("cannot write the reload status file")
 		}
 	}
-	r.parentGone.Store(true)
 	r.s.kafka.startDeferred(r.s)
 }
 
@@ -133,15 +135,30 @@ func (r *reloader) start() {
 			_ = os.Setenv(reloadEnv, r.hoPath)
 		}
 		err := r.s.upg.Upgrade()
+		for try := 0; err != nil && err.Error() == "parent hasn't exited" && try < 100; try++ {
+			// tableflip notices its parent's exit on a goroutine of its own,
+			// a moment after WaitForParent returned (parentGone is set).
+			time.Sleep(10 * time.Millisecond)
+			err = r.s.upg.Upgrade()
+		}
 		_ = os.Setenv(generationEnv, strconv.Itoa(r.gen))
 		_ = os.Unsetenv(reloadEnv)
 		r.results <- reloadResult{err: err, took: time.Since(now)}
 	}()
 }
 
+// refuse turns down a SIGHUP, and records it for `sluice reload`.
 func (r *reloader) refuse(why string) {
 	reloadCounter(reloadRefused).Inc()
 	r.s.log.Warn().Str("reason", why).Msg("reload refused")
+	r.refusals++
+	if r.status == "" {
+		return
+	}
+	rf := reloadRefusal{PID: os.Getpid(), Count: r.refusals, Reason: why, Time: time.Now()}
+	if err := writeJSONFile(reloadRefusedPath(r.status), &rf); err != nil {
+		r.s.log.Warn().Err(err).Msg("cannot write the reload refusal file")
+	}
 }
 
 // finish records the outcome of the attempt in flight. aborted is the
