@@ -36,7 +36,8 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request. Defaults to 60s.
 	IdleTimeout time.Duration
-	// IdleDrain is how long Shutdown keeps idle keep-alive connections open
+	// IdleDrain is how long Shutdown keeps idle keep-alive connections open,
+	// past the DrainSpread it spreads their closing over,
 	// after it stopped accepting, so that their clients' next request is
 	// still answered (with Connection: close) rather than met by a closed
 	// socket. Closing an idle connection races a client that is sending on
@@ -44,14 +45,16 @@ type Config struct {
 	// still idle after IdleDrain are closed. Shutdown's context bounds it
 	// too. Defaults to 1s.
 	IdleDrain time.Duration
-	// DrainSpread spreads the closing of keep-alive connections over this
-	// long once Shutdown begins: each connection is answered with
-	// Connection: close from a moment of its own within DrainSpread on
+	// DrainSpread caps how long Shutdown spreads the closing of keep-alive
+	// connections over: each connection open when it begins is answered
+	// with Connection: close from a moment of its own within the spread on
 	// (until then it is served as before), so that busy clients reconnect,
-	// to a successor process on a reload, a few at a time. All at once, a
+	// to a successor process on a reload, a few at a time: all at once, a
 	// client holding a thousand connections reconnects them within
-	// milliseconds, and the machine stalls until it has. Capped at
-	// IdleDrain. Defaults to 500ms.
+	// milliseconds, and a busy machine stalls until it has. The spread is
+	// a millisecond per open connection (about a thousand reconnections a
+	// second, a few percent of a core on loopback), up to DrainSpread.
+	// Defaults to 1s.
 	DrainSpread time.Duration
 	// MaxConns is the most connections served at once; more are answered
 	// 503 and closed. Defaults to 262144, fasthttp's default.
@@ -76,7 +79,7 @@ const (
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultIdleDrain      = time.Second
-	DefaultDrainSpread    = 500 * time.Millisecond
+	DefaultDrainSpread    = time.Second
 	DefaultMaxConns       = 256 * 1024
 	DefaultRetryAfter     = time.Second
 	DefaultPublishTimeout = 5 * time.Second
@@ -93,7 +96,6 @@ func (c Config) withDefaults() Config {
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.IdleDrain, DefaultIdleDrain)
 	setDur(&c.DrainSpread, DefaultDrainSpread)
-	c.DrainSpread = min(c.DrainSpread, c.IdleDrain)
 	setInt(&c.MaxConns, DefaultMaxConns)
 	setDur(&c.RetryAfter, DefaultRetryAfter)
 	setDur(&c.PublishTimeout, DefaultPublishTimeout)

@@ -143,12 +143,14 @@
 // The caller creates the listener (so that tableflip can hand it over) and
 // passes it to Serve, which logs "listening" with the bound addr; with
 // Config.TLS set it speaks HTTPS. Shutdown stops accepting and drains:
-// every answer from then on carries Connection: close, and keep-alive
-// connections idle at that moment get Config.IdleDrain to send one more
-// request before they are closed, so that a client reusing one sees an
-// answer rather than a reset (what a zero-downtime reload needs: the
-// listening socket lives on in the successor process). See Shutdown's doc
-// for requests still running when its context ends.
+// keep-alive connections carry requests on until one is answered with
+// Connection: close, each from a moment of its own within a spread of a
+// millisecond per open connection (Config.DrainSpread at most), so that
+// busy clients reconnect a few at a time; connections still idle
+// Config.IdleDrain later are closed, not at once, so that a client reusing
+// one sees an answer rather than a reset (what a zero-downtime reload
+// needs: the listening socket lives on in the successor process). See
+// Shutdown's doc for requests still running when its context ends.
 //
 // # Metrics
 //

@@ -81,6 +81,7 @@ type Server struct {
 
 	draining   atomic.Bool
 	drainStart atomic.Int64 // when Shutdown began, Unix nanoseconds
+	spread     atomic.Int64 // the closing of connections is spread over, nanoseconds
 	inflight   atomic.Int64
 
 	refusals []refusal // set before Serve, read-only after
@@ -305,8 +306,9 @@ func (s *Server) ListenAndServe() error {
 // Shutdown stops accepting connections and waits for the requests in
 // flight to be answered or for ctx to end. Keep-alive connections are
 // served on until a request on them is answered with Connection: close,
-// each from its own moment within Config.DrainSpread on; the ones still
-// idle after Config.IdleDrain are closed. A request still in flight when ctx ends is not cut off: it
+// each from its own moment on within a millisecond per open connection
+// (up to Config.DrainSpread); the ones still idle Config.IdleDrain after
+// that are closed. A request still in flight when ctx ends is not cut off: it
 // keeps its connection and is answered when its invocation ends, at the
 // latest twice its function's timeout later (queue wait and run), or at
 // once with 503 when its function is closed. Call Wait after closing the
@@ -317,6 +319,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	ln := s.ln
 	s.mu.Unlock()
+	if ln != nil {
+		s.spread.Store(int64(min(time.Duration(ln.open.Load())*drainPerConn, s.cfg.DrainSpread)))
+	}
 	s.drainStart.Store(time.Now().UnixNano())
 	s.draining.Store(true)
 	if ln != nil {
@@ -325,8 +330,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// that moment gets a reset (a POST is not retried). So first stop
 		// accepting and let every connection carry its requests on until
 		// one is answered with Connection: close (see closeNow), for up to
-		// IdleDrain; only the connections still idle then are closed below.
-		// Under load that is all of them within DrainSpread. Closing our
+		// the spread and IdleDrain; only the connections still idle then are
+		// closed below. Under load that is all of them within the spread.
+		// Closing our
 		// listener leaves a socket shared with a successor process
 		// (tableflip) open there.
 		_ = ln.Close()
@@ -347,25 +353,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// drainPerConn is how much the closing of connections is spread per open
+// connection at Shutdown.
+const drainPerConn = time.Millisecond
+
 // closeNow reports whether the connection id, during Shutdown, is to be
-// closed after its answer: from a moment within DrainSpread of its own on,
+// closed after its answer: from a moment within the spread of its own on,
 // the same for every request on it.
-func (s *Server) closeNow(id uint64) bool {
+func (s *Server) closeNow(id uint64) bool { return s.closeAt(id, time.Now().UnixNano()) }
+
+// closeAt is closeNow at now, Unix nanoseconds.
+func (s *Server) closeAt(id uint64, now int64) bool {
 	// A multiplicative hash spreads sequential connection ids evenly.
 	frac := float64((id*0x9E3779B97F4A7C15)>>11) / (1 << 53)
-	at := time.Duration(frac * float64(s.cfg.DrainSpread))
-	return time.Now().UnixNano()-s.drainStart.Load() >= int64(at)
+	return now-s.drainStart.Load() >= int64(frac*float64(s.spread.Load()))
 }
 
-// awaitConns waits until ln's connections are all closed, IdleDrain
-// passed or ctx ended.
+// awaitConns waits until ln's connections are all closed, the spread and
+// IdleDrain passed, or ctx ended.
 func (s *Server) awaitConns(ctx context.Context, ln *listener) {
 	if ln.openConns() == 0 {
 		return
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	idle := time.NewTimer(s.cfg.IdleDrain)
+	idle := time.NewTimer(time.Duration(s.spread.Load()) + s.cfg.IdleDrain)
 	defer idle.Stop()
 	for ln.openConns() > 0 {
 		select {

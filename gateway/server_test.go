@@ -848,25 +848,27 @@ func TestShutdownIdleConnections(t *testing.T) {
 }
 
 // TestDrainSpread: during Shutdown each connection closes from a moment of
-// its own within DrainSpread, spread evenly over sequential connection
+// its own within the spread, spread evenly over sequential connection
 // ids, and every connection does by its end.
 func TestDrainSpread(t *testing.T) {
 	const spread = time.Second
-	s := &Server{cfg: Config{DrainSpread: spread}}
+	s := &Server{}
+	s.spread.Store(int64(spread))
 	for _, tt := range []struct {
 		since    time.Duration
 		min, max int // of 1000 connections closing
 	}{
-		{0, 0, 5},
+		{0, 0, 1},
 		{spread / 4, 200, 300},
 		{spread / 2, 450, 550},
 		{spread * 3 / 4, 700, 800},
 		{spread, 1000, 1000},
 	} {
-		s.drainStart.Store(time.Now().Add(-tt.since).UnixNano())
+		now := time.Now().UnixNano()
+		s.drainStart.Store(now - int64(tt.since))
 		n := 0
 		for id := uint64(1); id <= 1000; id++ {
-			if s.closeNow(id) {
+			if s.closeAt(id, now) {
 				n++
 			}
 		}
