@@ -320,7 +320,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ln := s.ln
 	s.mu.Unlock()
 	if ln != nil {
-		s.spread.Store(int64(min(time.Duration(ln.open.Load())*drainPerConn, s.cfg.DrainSpread)))
+		s.spread.Store(int64(min(time.Duration(ln.openConns())*drainPerConn, s.cfg.DrainSpread)))
 	}
 	s.drainStart.Store(time.Now().UnixNano())
 	s.draining.Store(true)
