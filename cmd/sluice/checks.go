@@ -2,19 +2,84 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/configs"
 	"github.com/sluicehq/sluice/invoker/filter"
+	"github.com/sluicehq/sluice/plugins/goplugin"
 )
 
 func defaultConfig() []byte { return configs.Default }
 
-// checkRuntime runs the checks that need more than the file: none yet
-// beyond the loader's own; plugin and filter checks hook in here.
-func checkRuntime(f *config.File) error { return nil }
+// checkRuntime runs the checks that need the machine, not only the file,
+// so that `sluice validate` catches what would stop `serve` at start: a Go
+// plugin that is missing or built unlike this binary, a process or Lambda
+// command that is not there or not executable, a dead-letter file whose
+// folder does not exist. Problems come back as *config.Errors, positioned.
+func checkRuntime(f *config.File) error {
+	var errs config.Errors
+	add := func(path, format string, args ...any) {
+		pos, ok := f.Pos(path)
+		if !ok {
+			pos = config.Pos{Line: 1, Col: 1}
+		}
+		errs.List = append(errs.List, config.Error{File: f.Path, Pos: pos, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, fn := range f.Functions {
+		key := "functions." + fn.Name
+		switch fn.Runtime {
+		case config.RuntimePlugin:
+			if err := goplugin.Check(fn.Path); err != nil {
+				add(key+".path", "path: %v", err)
+			}
+		case config.RuntimeProcess, config.RuntimeLambda:
+			if err := checkCommand(fn.Command[0]); err != nil {
+				add(key+".command", "command: %v", err)
+			}
+		}
+		if p := fn.DeadLetter.File; p != "" {
+			if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+				add(key+".dead_letter.file", "dead_letter.file: folder %s does not exist", filepath.Dir(p))
+			}
+		}
+	}
+	if len(errs.List) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs.List, func(i, j int) bool {
+		a, b := errs.List[i].Pos, errs.List[j].Pos
+		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	})
+	return &errs
+}
+
+// checkCommand reports a program that cannot be run: one with a slash must
+// exist (relative to the working directory, as the workers run it) and be
+// executable; one without is looked up in PATH.
+func checkCommand(prog string) error {
+	if !strings.Contains(prog, "/") {
+		if _, err := exec.LookPath(prog); err != nil {
+			return fmt.Errorf("%q is not in PATH", prog)
+		}
+		return nil
+	}
+	st, err := os.Stat(prog)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s does not exist (built yet? make plugins builds the examples)", prog)
+	case st.IsDir():
+		return fmt.Errorf("%s is a folder, not a program", prog)
+	case st.Mode()&0o111 == 0:
+		return fmt.Errorf("%s is not executable", prog)
+	}
+	return nil
+}
 
 func init() {
 	// The loader reports filter problems at their position in the file.

@@ -268,8 +268,38 @@ func TestE2EValidate(t *testing.T) {
 	if code != 2 || strings.TrimSpace(out) != strings.TrimSpace(want) {
 		t.Errorf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
 	}
-	if code, out, _ := runSluice(t, nil, "validate", "-c", "configs/sluice.yaml"); code != 0 || strings.TrimSpace(out) != "ok" {
-		t.Errorf("configs/sluice.yaml: exit %d: %s", code, out)
+	okFile := filepath.Join(repo0(t), "cmd/sluice/internal/config/testdata/ok.yaml")
+	if code, out, _ := runSluice(t, nil, "validate", "-c", okFile); code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Errorf("ok.yaml: exit %d: %s", code, out)
+	}
+
+	// What only the machine can tell: a plugin, a program or a folder that
+	// is not there is reported at its key, as serve would meet it.
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "script.sh")
+	_ = os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	rt := writeConfig(t, dir, fmt.Sprintf(`functions:
+  a: {runtime: plugin, path: %[1]s/missing.so}
+  b: {runtime: process, command: [no-such-program-on-path]}
+  c: {runtime: lambda, command: [%[2]s]}
+  d: {runtime: go, handler: echo, dead_letter: {file: %[1]s/no/dir/dl.jsonl}}
+  e: {runtime: process, command: [python3, plugins/examples/hello.py]}
+`, dir, notExec))
+	code, out, _ = runSluice(t, nil, "validate", "-c", rt)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	wants := []string{
+		rt + ":2:24: path: ",
+		rt + `:3:25: command: "no-such-program-on-path" is not in PATH`,
+		rt + ":4:24: command: " + notExec + " is not executable",
+		rt + ":5:49: dead_letter.file: folder " + dir + "/no/dir does not exist",
+	}
+	if code != 2 || len(lines) != len(wants) {
+		t.Fatalf("exit %d, want 2 and %d problems:\n%s", code, len(wants), out)
+	}
+	for i, w := range wants {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %s\nwant prefix %s", i+1, lines[i], w)
+		}
 	}
 	if code, _, errOut := runSluice(t, nil, "validate", "-c", "/no/such/file.yaml"); code != 2 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: exit %d: %s", code, errOut)

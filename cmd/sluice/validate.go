@@ -38,7 +38,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 }
 
 // loadConfig reads the file at path, or the embedded dev default when path
-// is empty, and checks what only the wired program can (plugins load).
+// is empty.
 func loadConfig(path string) (*config.File, error) {
 	var f *config.File
 	var err error
@@ -51,8 +51,8 @@ func loadConfig(path string) (*config.File, error) {
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
 	}
-	if err := checkRuntime(f); err != nil {
-		return nil, &exitError{code: 2, err: err}
-	}
+	// The machine checks of validate (checkRuntime) are not repeated here:
+	// building the workers meets the same problems and reports them with
+	// the same positions.
 	return f, nil
 }
