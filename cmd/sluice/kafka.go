@@ -382,7 +382,9 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 		}
 		spec := schedule.Config{Cron: t.Schedule.Cron, Rate: t.Schedule.Rate}
 		if spec.Cron != "" {
-			spec.Timezone = t.Schedule.Timezone // a rate is the same in every zone
+			// The loader defaults the zone to UTC for every schedule, and
+			// refuses one written beside a rate.
+			spec.Timezone = t.Schedule.Timezone
 		}
 		specs = append(specs, streams.ScheduleSpec{
 			Name:       name,

@@ -81,7 +81,7 @@ triggers:
                filter: {"data": {"status": ["paid"]}}}
   - cdc:      {topics: [dbserver1.inventory.customers], group: cdc, function: echo}
   - schedule: {cron: "*/5 * * * *", function: echo, payload: {job: cleanup, n: [1, 2.5, true, null]}}
-  - schedule: {rate: 30s, function: lambda, timezone: Europe/Paris, catch_up: false}
+  - schedule: {cron: "@daily", function: lambda, timezone: Europe/Paris, catch_up: false}
 `
 
 func TestParseSpecExample(t *testing.T) {
@@ -135,7 +135,7 @@ func TestParseSpecExample(t *testing.T) {
 				Schedule: &Schedule{Cron: "*/5 * * * *", Timezone: "UTC", Location: time.UTC, Payload: json.RawMessage(`{"job":"cleanup","n":[1,2.5,true,null]}`), CatchUp: true},
 				Pos:      Pos{46, 5},
 			},
-			{Kind: "schedule", Function: "lambda", Schedule: &Schedule{Rate: 30 * time.Second, Timezone: "Europe/Paris", Location: paris}, Pos: Pos{47, 5}},
+			{Kind: "schedule", Function: "lambda", Schedule: &Schedule{Cron: "@daily", Timezone: "Europe/Paris", Location: paris}, Pos: Pos{47, 5}},
 		},
 	}
 	f.pos = nil

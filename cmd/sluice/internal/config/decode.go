@@ -585,6 +585,9 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 			default:
 				d.errorf(k.kpos, "schedule needs cron or rate")
 			}
+			if tzPos, tz := d.vpos[join(k.path, "timezone")]; tz && rate && !cron {
+				d.errorf(tzPos, "timezone: applies to cron only; a rate is the same in every zone")
+			}
 		}
 	}
 	if !d.object(k, fs) {

@@ -169,6 +169,13 @@ triggers:
 `, []string{
 			`t.yaml:5:11: env: invalid variable name "A=B"`,
 		}},
+		{"timezone_with_rate", `functions:
+  echo: {runtime: go, handler: echo}
+triggers:
+  - schedule: {rate: 30s, function: echo, timezone: Europe/Paris}
+`, []string{
+			`t.yaml:4:53: timezone: applies to cron only; a rate is the same in every zone`,
+		}},
 		{"filter_not_mapping", `kafka: {embedded: true}
 functions:
   echo: {runtime: go, handler: echo}
