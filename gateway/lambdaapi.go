@@ -3,11 +3,13 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +38,11 @@ const (
 	LambdaInvokePath = "/2015-03-31/functions/{name}/invocations"
 	lambdaAPIPrefix  = "/2015-03-31/"
 	lambdaOtherPath  = "/2015-03-31/{operation+}"
+	// Management reads: ListFunctions (one trailing slash is ignored, and
+	// the SDKs send one), GetFunction, GetFunctionConfiguration.
+	lambdaListPath          = "/2015-03-31/functions"
+	lambdaGetPath           = "/2015-03-31/functions/{name}"
+	lambdaConfigurationPath = "/2015-03-31/functions/{name}/configuration"
 )
 
 // Defaults of LambdaAPIConfig.
@@ -77,6 +84,55 @@ type LambdaAPIConfig struct {
 	// wait (enough for builtin, plugin and lambda functions, whose lines
 	// are passed on before their invocation ends).
 	TailSettle time.Duration
+
+	// Auth is how requests must authenticate: AuthNone (the default:
+	// every request is served; keep it to loopback listeners), AuthSigV4
+	// (AWS Signature Version 4 with one of Keys, as the AWS CLI and SDKs
+	// sign) or AuthToken ("Authorization: Bearer <Token>").
+	Auth string
+	// Keys are the access keys of AuthSigV4: access key id to secret
+	// access key. Secrets are compared in constant time and never logged.
+	Keys map[string]string
+	// Token is the bearer token of AuthToken.
+	Token string
+	// ScopeRegion, when not empty, is the region a SigV4 credential scope
+	// must name; empty takes any region (the region is part of the
+	// signing key, so a signature never verifies for another region).
+	ScopeRegion string
+	// AdminToken, when not empty, lets management reads show the values
+	// of functions' environment variables to requests that carry it as
+	// X-Sluice-Admin-Token; otherwise values are masked.
+	AdminToken string
+	// Functions describe the functions to the management reads
+	// (ListFunctions, GetFunction, GetFunctionConfiguration), by name. A
+	// function without an entry is described by its name alone.
+	Functions map[string]FunctionInfo
+	// LoadedAt is every function's LastModified: when the configuration
+	// was loaded. Defaults to the time NewLambdaAPI is called.
+	LoadedAt time.Time
+}
+
+// Auth modes of LambdaAPIConfig.Auth.
+const (
+	AuthNone  = "none"
+	AuthSigV4 = "sigv4"
+	AuthToken = "token"
+)
+
+// FunctionInfo is what the management reads tell of a function.
+type FunctionInfo struct {
+	// Runtime is the function's runtime, as configured.
+	Runtime string
+	// Handler is the function's handler, "" when it has none.
+	Handler string
+	// MemoryMB is the memory limit in MiB, 0 when none is set.
+	MemoryMB int
+	// Timeout bounds one invocation; it is reported in whole seconds,
+	// rounded up.
+	Timeout time.Duration
+	// Env is the function's environment. Its keys are shown; its values
+	// only with the admin token.
+	Env map[string]string
 }
 
 func (c LambdaAPIConfig) withDefaults() LambdaAPIConfig {
@@ -89,6 +145,12 @@ func (c LambdaAPIConfig) withDefaults() LambdaAPIConfig {
 	setInt(&c.MaxPayload, DefaultMaxPayload)
 	setInt(&c.MaxEventPayload, DefaultMaxEventPayload)
 	setDur(&c.TailSettle, DefaultTailSettle)
+	if c.Auth == "" {
+		c.Auth = AuthNone
+	}
+	if c.LoadedAt.IsZero() {
+		c.LoadedAt = time.Now()
+	}
 	return c
 }
 
@@ -101,6 +163,25 @@ func (c LambdaAPIConfig) Validate() error {
 	if c.MaxEventPayload < 0 {
 		errs = append(errs, fmt.Errorf("lambda api: max event payload must not be negative, got %d", c.MaxEventPayload))
 	}
+	switch c.Auth {
+	case "", AuthNone:
+	case AuthSigV4:
+		if len(c.Keys) == 0 {
+			errs = append(errs, errors.New("lambda api: auth sigv4 needs at least one access key"))
+		}
+		for id, secret := range c.Keys {
+			if id == "" || secret == "" {
+				errs = append(errs, errors.New("lambda api: an access key id or its secret is empty"))
+				break
+			}
+		}
+	case AuthToken:
+		if c.Token == "" {
+			errs = append(errs, errors.New("lambda api: auth token needs a token"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("lambda api: unknown auth %q (want none, sigv4 or token)", c.Auth))
+	}
 	return errors.Join(errs...)
 }
 
@@ -111,9 +192,13 @@ func (c LambdaAPIConfig) Validate() error {
 // answers. Create it with NewLambdaAPI and add it to a Server with
 // Register. It is safe for concurrent use.
 type LambdaAPI struct {
-	cfg LambdaAPIConfig
-	fns map[string]*lambdaFn
-	tap *LogTap
+	cfg   LambdaAPIConfig
+	fns   map[string]*lambdaFn
+	names []string // sorted, for ListFunctions
+	tap   *LogTap
+	sigv4 *sigV4Verifier
+	token []byte // "Bearer <token>" for AuthToken
+	admin []byte // the admin token, nil when none
 }
 
 type lambdaFn struct {
@@ -137,6 +222,21 @@ func NewLambdaAPI(functions map[string]*invoker.Function, cfg LambdaAPIConfig, t
 			return nil, fmt.Errorf("lambda api: function %q is nil", name)
 		}
 		a.fns[name] = &lambdaFn{fn: f, name: name, source: "/sluice/invoke/" + name}
+		a.names = append(a.names, name)
+	}
+	sort.Strings(a.names)
+	switch a.cfg.Auth {
+	case AuthSigV4:
+		v := &sigV4Verifier{keys: make(map[string][]byte, len(cfg.Keys)), region: cfg.ScopeRegion}
+		for id, secret := range cfg.Keys {
+			v.keys[id] = []byte(secret)
+		}
+		a.sigv4 = v
+	case AuthToken:
+		a.token = []byte("Bearer " + cfg.Token)
+	}
+	if cfg.AdminToken != "" {
+		a.admin = []byte(cfg.AdminToken)
 	}
 	return a, nil
 }
@@ -147,11 +247,19 @@ func NewLambdaAPI(functions map[string]*invoker.Function, cfg LambdaAPIConfig, t
 // max_body) are answered in Lambda's error shape too. It must be called
 // before Serve; it returns the error of Server.Handle.
 func (a *LambdaAPI) Register(s *Server) error {
-	if err := s.Handle("POST", LambdaInvokePath, a.invokeHandler(s)); err != nil {
-		return err
-	}
-	if err := s.Handle("ANY", lambdaOtherPath, a.unknownOperation); err != nil {
-		return err
+	for _, r := range []struct {
+		method, path string
+		h            Handler
+	}{
+		{"POST", LambdaInvokePath, a.invokeHandler(s)},
+		{"GET", lambdaListPath, a.listFunctions},
+		{"GET", lambdaGetPath, a.getFunction},
+		{"GET", lambdaConfigurationPath, a.getFunctionConfiguration},
+		{"ANY", lambdaOtherPath, a.unknownOperation},
+	} {
+		if err := s.Handle(r.method, r.path, a.guard(r.h)); err != nil {
+			return err
+		}
 	}
 	return s.handleRefusals(lambdaAPIPrefix, func(ctx *fasthttp.RequestCtx, id []byte, code int, msg string) {
 		ctx.Response.Header.SetCanonical(strAmznRequestID, id)
@@ -218,9 +326,40 @@ func writeLambdaErrorReason(ctx *fasthttp.RequestCtx, code int, errType, kind, m
 }
 
 func (a *LambdaAPI) unknownOperation(ctx *fasthttp.RequestCtx, p *Params) {
-	ctx.Response.Header.SetCanonical(strAmznRequestID, p.RequestID())
 	writeLambdaError(ctx, fasthttp.StatusNotFound, "UnknownOperationException", "User",
-		"Unknown operation: Sluice serves only the Invoke operation of the Lambda API (POST "+LambdaInvokePath+")")
+		"Unknown operation: Sluice serves the Invoke (POST "+LambdaInvokePath+"), ListFunctions, GetFunction and "+
+			"GetFunctionConfiguration operations of the Lambda API")
+}
+
+// guard answers with the request id, and refuses a request that does not
+// authenticate as LambdaAPIConfig.Auth requires before h sees it.
+func (a *LambdaAPI) guard(h Handler) Handler {
+	return func(ctx *fasthttp.RequestCtx, p *Params) {
+		ctx.Response.Header.SetCanonical(strAmznRequestID, p.RequestID())
+		if err := a.authenticate(&ctx.Request, ctx.Time()); err != nil {
+			writeLambdaError(ctx, err.code, err.typ, "User", err.msg)
+			return
+		}
+		h(ctx, p)
+	}
+}
+
+// authenticate returns nil when req may be served.
+func (a *LambdaAPI) authenticate(req *fasthttp.Request, now time.Time) *authError {
+	if a.sigv4 == nil && a.token == nil {
+		return nil
+	}
+	auth := req.Header.Peek(fasthttp.HeaderAuthorization)
+	if len(auth) == 0 {
+		return errMissingAuth()
+	}
+	if a.token != nil {
+		if subtle.ConstantTimeCompare(auth, a.token) != 1 {
+			return errUnrecognizedClient()
+		}
+		return nil
+	}
+	return a.sigv4.verify(req, auth, now)
 }
 
 // arn returns the ARN of function name with an optional qualifier.
@@ -301,7 +440,6 @@ const (
 
 func (a *LambdaAPI) invokeHandler(s *Server) Handler {
 	return func(ctx *fasthttp.RequestCtx, p *Params) {
-		ctx.Response.Header.SetCanonical(strAmznRequestID, p.RequestID())
 		f := a.lookup(ctx, p)
 		if f == nil {
 			return
