@@ -423,10 +423,10 @@ func TestLambdaAPIBuiltin(t *testing.T) {
 	t.Run("other operations", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := c.GetAccountSettings(ctx, &awslambda.GetAccountSettingsInput{})
+		_, err := c.ListAliases(ctx, &awslambda.ListAliasesInput{FunctionName: aws.String("echo")})
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "UnknownOperationException" {
-			t.Fatalf("GetAccountSettings: %v, want UnknownOperationException", err)
+			t.Fatalf("ListAliases: %v, want UnknownOperationException", err)
 		}
 	})
 }
