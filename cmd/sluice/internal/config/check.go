@@ -72,6 +72,7 @@ func (d *decoder) check(f *File) {
 	d.checkGroups(f)
 	d.checkKafkaUse(f)
 	d.checkAdmin(f)
+	d.checkInvokeAPI(f)
 }
 
 func (d *decoder) checkFunctionRefs(f *File) {
@@ -212,7 +213,7 @@ func (d *decoder) checkKafkaUse(f *File) {
 // hosts: it serves pprof and metrics.
 func (d *decoder) checkAdmin(f *File) {
 	s := f.Server
-	if s.AdminToken != "" || isLoopback(s.AdminListen) {
+	if s.AdminToken != "" || isLoopback(s.AdminListen) || d.bad["server.admin_token"] {
 		return
 	}
 	if p, written := d.vpos["server.admin_token"]; written {

@@ -169,6 +169,36 @@ type Server struct {
 	// Pidfile is where the gateway writes its pid, for sluice reload. Empty
 	// means none.
 	Pidfile string
+	// InvokeAPI is server.invoke_api: the Lambda API (Invoke and the
+	// management reads) on Listen.
+	InvokeAPI InvokeAPI
+}
+
+// Auth modes of the invoke API (InvokeAPI.Auth).
+const (
+	AuthNone  = "none"
+	AuthSigV4 = "sigv4"
+	AuthToken = "token"
+)
+
+// InvokeAPI configures the Lambda API served on server.listen.
+type InvokeAPI struct {
+	// Enabled serves the API. Defaults to true when invoke_api is written,
+	// else to whether server.listen is a loopback address: off on a
+	// public listener unless asked for.
+	Enabled bool
+	// Auth is AuthNone (the default), AuthSigV4 or AuthToken. Parse
+	// refuses AuthNone with Enabled on a listener that is not loopback.
+	Auth string
+	// Keys are the access keys of AuthSigV4, access key id to secret
+	// access key; Parse requires at least one, and no empty secret.
+	Keys map[string]string
+	// Token is the bearer token of AuthToken, never empty for it.
+	Token string
+	// Region, when set, is the region in function ARNs and the one a
+	// SigV4 credential scope must name; empty takes any region and
+	// names us-east-1 in ARNs.
+	Region string
 }
 
 // TLS names a certificate and its key, PEM files, as written in the file

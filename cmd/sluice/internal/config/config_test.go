@@ -97,6 +97,8 @@ func TestParseSpecExample(t *testing.T) {
 			Listen: ":8080", AdminListen: "127.0.0.1:9090", AdminToken: "s3cret",
 			MaxBody: 6 << 20, ReadTimeout: 30 * time.Second, DrainTimeout: 45 * time.Second,
 			TLS: &TLS{Cert: "cert.pem", Key: "key.pem"}, Pidfile: "/tmp/sluice.pid",
+			// Not written, on a listener that is not loopback: off.
+			InvokeAPI: InvokeAPI{Enabled: false, Auth: AuthNone},
 		},
 		Kafka: Kafka{Embedded: true, EmbeddedPartitions: 4, Brokers: []string{"127.0.0.1:9092"}},
 		Log:   Log{Level: "debug", Format: "console"},
@@ -154,6 +156,7 @@ func TestDefaults(t *testing.T) {
 		Server: Server{
 			Listen: ":8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20,
 			ReadTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
+			InvokeAPI: InvokeAPI{Auth: AuthNone},
 		},
 		Kafka: Kafka{EmbeddedPartitions: 8},
 		Log:   Log{Level: "info", Format: "json"},
@@ -213,7 +216,7 @@ functions:
 	}
 	// Keys are not expanded.
 	equalLines(t, problems(t, "server:\n  ${KEY}: 1\n", lookup), []string{
-		`t.yaml:2:3: unknown key "${KEY}" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
+		`t.yaml:2:3: unknown key "${KEY}" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
 	})
 	// An expanded value is checked like a written one.
 	equalLines(t, problems(t, "functions:\n  p: {runtime: process, command: [p], instances: \"${TOKEN}\"}\n", lookup), []string{
@@ -562,7 +565,7 @@ triggers:
 
 func TestInvokerConfig(t *testing.T) {
 	t.Parallel()
-	f := mustParse(t, specExample, env(map[string]string{"SLUICE_ADMIN_TOKEN": "x"}))
+	f := mustParse(t, specExample, env(map[string]string{"SLUICE_ADMIN_TOKEN": "x", "HOOK_TOKEN": "h"}))
 	got := f.Function("tuned").Invoker()
 	want := invoker.Config{
 		Timeout: 3 * time.Second, Concurrency: 64, Queue: 1024,

@@ -120,7 +120,8 @@ func (d *decoder) server(e kv, s *Server) {
 	d.object(e, fields{
 		"listen":        d.setAddr(&s.Listen),
 		"admin_listen":  d.setAddr(&s.AdminListen),
-		"admin_token":   d.setStr(&s.AdminToken),
+		"admin_token":   d.setSecret(&s.AdminToken, true),
+		"invoke_api":    func(e kv) { d.invokeAPI(e, &s.InvokeAPI) },
 		"max_body":      d.setSize(&s.MaxBody),
 		"read_timeout":  d.setDur(&s.ReadTimeout),
 		"drain_timeout": d.setDur(&s.DrainTimeout),
@@ -473,7 +474,7 @@ func (d *decoder) trigger(k kv, t *Trigger) bool {
 		t.Storage = s
 		fs["path"] = d.setRoute(&s.Path)
 		fs["token"] = func(e kv) {
-			v, ok := d.str(e)
+			v, ok := d.secret(e, true)
 			if !ok {
 				return
 			}

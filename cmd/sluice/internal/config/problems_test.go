@@ -59,6 +59,12 @@ func TestProblems(t *testing.T) {
   admin_listen: 0.0.0.0:9090
   admin_token: ${SLUICE_ADMIN_TOKEN}
 `, []string{
+			`t.yaml:3:16: admin_token: ${SLUICE_ADMIN_TOKEN} is unset or empty, which would turn authentication off: set SLUICE_ADMIN_TOKEN, or write ${SLUICE_ADMIN_TOKEN:-} to run without one`,
+		}},
+		{"admin_token_opted_empty", `server:
+  admin_listen: 0.0.0.0:9090
+  admin_token: ${SLUICE_ADMIN_TOKEN:-}
+`, []string{
 			`t.yaml:3:16: admin_token: is empty, but admin_listen "0.0.0.0:9090" is not a loopback address`,
 		}},
 		{"admin_token_missing", `server:
@@ -529,7 +535,7 @@ triggers:
 		{"unknown_no_suggestion", `server:
   bogus: 1
 `, []string{
-			`t.yaml:2:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
+			`t.yaml:2:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
 		}},
 		{"unknown_runtime", `functions:
   e: {runtime: python}
@@ -615,7 +621,7 @@ triggers:
 			`t.yaml:13:30: topics: expected a list of strings, got a list in it`,
 		}},
 		{"line_endings", "\xef\xbb\xbfserver:\r\n  listen: \":8080\"\r\n  bogus: 1\r\nlog: {level: x}\r\n", []string{
-			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, listen, max_body, pidfile, read_timeout or tls)`,
+			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
 			`t.yaml:4:14: level: unknown log level "x" (want debug, info, warn or error)`,
 		}},
 		{"columns_count_characters", "log: {format: \"é\", level: x}\n", []string{
