@@ -53,9 +53,44 @@ func (s *server) addHandlers() error {
 			return fmt.Errorf("%s: %w", cfg.At(t.Pos), err)
 		}
 	}
-	api, err := gateway.NewLambdaAPI(s.byFn, gateway.LambdaAPIConfig{}, s.tap)
-	if err != nil {
-		return err
+	ia := cfg.Server.InvokeAPI
+	if !ia.Enabled {
+		s.log.Info().Str("listener", "http").Msg("invoke API off: server.listen is not a loopback address and server.invoke_api is not set")
+		return nil
 	}
+	api, err := gateway.NewLambdaAPI(s.byFn, gateway.LambdaAPIConfig{
+		Region:      ia.Region,
+		ScopeRegion: ia.Region,
+		Auth:        ia.Auth,
+		Keys:        ia.Keys,
+		Token:       ia.Token,
+		AdminToken:  cfg.Server.AdminToken,
+		Functions:   functionInfos(cfg),
+	}, s.tap)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Where("server.invoke_api"), err)
+	}
+	s.log.Info().Str("listener", "http").Str("auth", ia.Auth).Msg("invoke API on")
 	return api.Register(s.gw)
+}
+
+// functionInfos describes every function to the invoke API's management
+// reads: what the config says, with the invoker's defaults applied.
+func functionInfos(cfg *config.File) map[string]gateway.FunctionInfo {
+	m := make(map[string]gateway.FunctionInfo, len(cfg.Functions))
+	for i := range cfg.Functions {
+		fn := &cfg.Functions[i]
+		handler := fn.Handler
+		if handler == "" {
+			handler = fn.Env["_HANDLER"]
+		}
+		m[fn.Name] = gateway.FunctionInfo{
+			Runtime:  fn.Runtime,
+			Handler:  handler,
+			MemoryMB: int(fn.Memory >> 20),
+			Timeout:  effectiveTimeout(fn.Invoker()),
+			Env:      fn.Env,
+		}
+	}
+	return m
 }
