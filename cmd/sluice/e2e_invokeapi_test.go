@@ -206,7 +206,9 @@ triggers:
 			}
 			return out
 		}
-		var list struct{ Functions []struct{ FunctionName, State string } }
+		var list struct {
+			Functions []struct{ FunctionName, State string }
+		}
 		if err := json.Unmarshal(aws("lambda", "list-functions"), &list); err != nil || len(list.Functions) != 2 ||
 			list.Functions[0].FunctionName != "echo" || list.Functions[0].State != "Active" {
 			t.Fatalf("list-functions: %v %+v", err, list)
