@@ -232,6 +232,18 @@ triggers:
 		}
 	})
 
+	t.Run("pprof behind the admin token", func(t *testing.T) {
+		if r := do(t, "GET", p.admin+"/debug/pprof/", "", nil); r.code != 401 {
+			t.Fatalf("/debug/pprof/ without the token: %d", r.code)
+		}
+		if r := do(t, "GET", p.admin+"/debug/pprof/", "", nil, "Authorization", "Bearer wrong"); r.code != 401 {
+			t.Fatalf("/debug/pprof/ with a wrong token: %d", r.code)
+		}
+		if r := do(t, "GET", p.admin+"/debug/pprof/", "", nil, "Authorization", "Bearer "+e2eAdminToken); r.code != 200 {
+			t.Fatalf("/debug/pprof/ with the token: %d", r.code)
+		}
+	})
+
 	t.Run("no secret in the log", func(t *testing.T) {
 		log := p.log()
 		for _, s := range []string{e2eSecret, "second-secret", e2eAdminToken, e2eDBPassword} {
