@@ -86,7 +86,7 @@
 // LambdaAPI.Register adds AWS Lambda's Invoke operation,
 // POST /2015-03-31/functions/{name}/invocations, for every function it is
 // given, whatever its runtime, so that the AWS CLI and SDKs invoke them
-// with --endpoint-url (the credentials they sign with are not checked).
+// with --endpoint-url, and the management reads (below).
 // The name may be a function name, NAME:QUALIFIER, a partial ARN
 // (ACCOUNT:function:NAME) or a full ARN; the only qualifier is $LATEST,
 // in the name or as ?Qualifier=. The event is a sluice.invoke envelope
@@ -124,6 +124,40 @@
 // ReservedFunctionConcurrentInvocationLimitExceeded when the function's
 // queue is full; 503 ServiceException with Retry-After when it is closing.
 // Any other path under /2015-03-31/ is 404 UnknownOperationException.
+//
+// Authentication (LambdaAPIConfig.Auth) comes before everything else on
+// those paths. AuthSigV4 checks AWS Signature Version 4 as Lambda does:
+// the canonical request rebuilt from the request as received (the path as
+// sent, encoded once more; the query decoded, sorted and strictly
+// encoded; the signed headers, trimmed; the body's SHA-256, or
+// X-Amz-Content-Sha256 when it is UNSIGNED-PAYLOAD or the body's true
+// hash), the string to sign over X-Amz-Date and the scope
+// DATE/REGION/lambda/aws4_request, the key derived from the configured
+// secret, and the signature compared in constant time. host and
+// x-amz-date must be signed; X-Amz-Date must be within 15 minutes of the
+// server's clock and agree with the scope's date. AuthToken requires
+// "Authorization: Bearer <Token>", compared in constant time. Refusals,
+// in Lambda's shape and with AWS's codes: 403
+// MissingAuthenticationTokenException "Missing Authentication Token" (no
+// Authorization header), 403 UnrecognizedClientException (an unknown
+// access key id, a wrong bearer token), 403 InvalidSignatureException (a
+// signature or payload hash that does not match, an expired or future
+// X-Amz-Date, a scope for another service or region), 400
+// IncompleteSignatureException (a malformed Authorization header, no
+// X-Amz-Date). Messages never hold a secret.
+//
+// Management reads: GET /2015-03-31/functions/ (ListFunctions, in name
+// order, MaxItems at a time, default 50, NextMarker the last name of a
+// page with more), GET /2015-03-31/functions/{name} (GetFunction,
+// {"Configuration":…,"Tags":{}}) and GET …/{name}/configuration
+// (GetFunctionConfiguration). A FunctionConfiguration holds FunctionName,
+// FunctionArn, Runtime and Handler (LambdaAPIConfig.Functions), Timeout in
+// whole seconds, MemorySize in MiB when set, LastModified
+// (LambdaAPIConfig.LoadedAt, as 2006-01-02T15:04:05.000+0000), Version
+// $LATEST, State Active, LastUpdateStatus Successful, PackageType Zip,
+// Architectures, and Environment.Variables with every value "****" unless
+// the request carries the admin token as X-Sluice-Admin-Token. An unknown
+// name or version is 404 ResourceNotFoundException.
 //
 // Log tails: the workers hand each log line to the plugins.LogFunc that
 // cmd/sluice builds, which passes it on to LogTap.Log. A Tail request

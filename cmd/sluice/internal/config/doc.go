@@ -15,6 +15,14 @@
 //     empty VAR, as in sh); "$${" writes a literal "${". A malformed
 //     reference ("${", "${1X}") is an error. Numbers, booleans, durations and
 //     sizes may be written as ${VAR} too: the expanded text is then parsed.
+//   - Secrets (a storage trigger's token, server.admin_token,
+//     server.invoke_api.keys and .token) must not be empty, as written or
+//     after expansion: "token: ${HOOK_TOKEN}" with HOOK_TOKEN unset would
+//     otherwise turn authentication off without a word. ${VAR:-} (a
+//     reference with a default) says that empty is meant, for the webhook
+//     and admin tokens only, where no token means no authentication (and
+//     the admin listener must then be on loopback). Messages never hold a
+//     secret's value.
 //   - Durations use Go syntax (300ms, 3s, 1h30m); a bare number is an error,
 //     as its unit would be a guess.
 //   - Sizes are a plain integer of bytes, or an integer followed by a unit,
