@@ -9,6 +9,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -221,6 +222,33 @@ type sigV4Verifier struct {
 	// takes any (the region is part of the signing key, so a signature
 	// made for one region never verifies for another).
 	region string
+
+	// Derived signing keys by access key id and scope: a key changes once
+	// a day, and deriving it is four HMACs per request otherwise.
+	mu      sync.Mutex
+	derived map[string][]byte
+}
+
+// maxDerivedKeys bounds the cache of signing keys; when full it starts
+// afresh (scopes name a date, so old entries are dead weight anyway).
+const maxDerivedKeys = 1024
+
+func (v *sigV4Verifier) signingKey(a *sigV4Authorization, secret []byte) []byte {
+	id := a.KeyID + "/" + a.scope()
+	v.mu.Lock()
+	k, ok := v.derived[id]
+	v.mu.Unlock()
+	if ok {
+		return k
+	}
+	k = signingKey(secret, a.Date, a.Region, a.Service)
+	v.mu.Lock()
+	if v.derived == nil || len(v.derived) >= maxDerivedKeys {
+		v.derived = make(map[string][]byte)
+	}
+	v.derived[id] = k
+	v.mu.Unlock()
+	return k
 }
 
 // verify checks the SigV4 signature of req at time now, with auth the
@@ -274,7 +302,7 @@ func (v *sigV4Verifier) verify(req *fasthttp.Request, auth []byte, now time.Time
 	if perrs != nil {
 		return perrs
 	}
-	key := signingKey(secret, a.Date, a.Region, a.Service)
+	key := v.signingKey(&a, secret)
 	path := req.URI().PathOriginal()
 	if len(path) == 0 {
 		path = []byte("/")
