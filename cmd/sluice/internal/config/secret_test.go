@@ -84,6 +84,8 @@ func TestInvokeAPI(t *testing.T) {
 		{"written means on", "server:\n  listen: \":8080\"\n  invoke_api: {auth: token, token: \"${T}\"}\n", InvokeAPI{Enabled: true, Auth: AuthToken, Token: "tok"}},
 		{"sigv4", "server:\n  listen: \"0.0.0.0:8080\"\n  invoke_api: {enabled: true, auth: sigv4, keys: {AKIDEXAMPLE: \"${SECRET}\"}, region: eu-west-1}\n",
 			InvokeAPI{Enabled: true, Auth: AuthSigV4, Keys: map[string]string{"AKIDEXAMPLE": "s3cret"}, Region: "eu-west-1"}},
+		{"as documented, unquoted", "server:\n  listen: \":8080\"\n  invoke_api: {enabled: true, auth: sigv4, keys: {AKIDEXAMPLE: ${SECRET}}}   # or auth: token, token: ${T}\n",
+			InvokeAPI{Enabled: true, Auth: AuthSigV4, Keys: map[string]string{"AKIDEXAMPLE": "s3cret"}}},
 		{"off on a public listener", "server:\n  listen: \":8080\"\n  invoke_api: {enabled: false}\n", InvokeAPI{Auth: AuthNone}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
