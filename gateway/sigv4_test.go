@@ -368,6 +368,16 @@ func TestLambdaAPIManagementReads(t *testing.T) {
 		}
 	})
 
+	t.Run("writes are unknown operations", func(t *testing.T) {
+		for _, r := range [][2]string{
+			{"POST", "/2015-03-31/functions"}, {"DELETE", "/2015-03-31/functions/echo"},
+			{"PUT", "/2015-03-31/functions/echo/configuration"}, {"GET", "/2015-03-31/functions/echo/invocations"},
+		} {
+			code, h, b := signed{method: r[0], url: ts.url + r[1]}.do(t)
+			wantLambdaError(t, code, h, b, 404, "UnknownOperationException", "ListFunctions")
+		}
+	})
+
 	t.Run("env values with the admin token", func(t *testing.T) {
 		for _, tt := range []struct {
 			token string
