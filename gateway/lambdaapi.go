@@ -188,8 +188,10 @@ func (c LambdaAPIConfig) Validate() error {
 // LambdaAPI serves AWS Lambda's Invoke operation,
 // POST /2015-03-31/functions/{name}/invocations, for every function it is
 // given whatever its runtime, so that the AWS CLI and SDKs can invoke them
-// with --endpoint-url / BaseEndpoint. See the package documentation for the
-// answers. Create it with NewLambdaAPI and add it to a Server with
+// with --endpoint-url / BaseEndpoint, and the management reads
+// ListFunctions, GetFunction and GetFunctionConfiguration; every request
+// authenticates first as LambdaAPIConfig.Auth says. See the package
+// documentation for the answers. Create it with NewLambdaAPI and add it to a Server with
 // Register. It is safe for concurrent use.
 type LambdaAPI struct {
 	cfg   LambdaAPIConfig
@@ -241,8 +243,9 @@ func NewLambdaAPI(functions map[string]*invoker.Function, cfg LambdaAPIConfig, t
 	return a, nil
 }
 
-// Register adds the API's routes to s: the Invoke operation, and for any
-// other path under /2015-03-31/ an UnknownOperationException. Requests
+// Register adds the API's routes to s: the Invoke operation, the
+// management reads, and for any other path under /2015-03-31/ an
+// UnknownOperationException, each behind the configured auth. Requests
 // under that prefix that the server refuses before routing (a body over
 // max_body) are answered in Lambda's error shape too. It must be called
 // before Serve; it returns the error of Server.Handle.
