@@ -8,7 +8,8 @@ import (
 )
 
 // secret returns e's value, a secret: a token or a secret access key. A
-// secret that is empty, as written or after ${VAR} expansion, is an error:
+// secret that is empty or blank, as written or after ${VAR} expansion, is
+// an error:
 // "token: ${HOOK_TOKEN}" with HOOK_TOKEN unset would otherwise turn
 // authentication off without a word. When emptyOK (where no secret means
 // no authentication, and that is harmless or refused elsewhere), a
@@ -16,9 +17,10 @@ import (
 // never hold the value.
 func (d *decoder) secret(e kv, emptyOK bool) (string, bool) {
 	s, ok := d.str(e)
-	if !ok || s != "" {
+	if !ok || strings.TrimSpace(s) != "" {
 		return s, ok
 	}
+	// Blank is empty: spaces are no secret.
 	raw := ""
 	if _, null := e.val.(*ast.NullNode); !null {
 		raw, _ = scalarText(e.val)

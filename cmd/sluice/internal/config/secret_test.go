@@ -11,7 +11,7 @@ import (
 // to empty where no secret means no authentication.
 func TestEmptySecrets(t *testing.T) {
 	t.Parallel()
-	lookup := env(map[string]string{"SET": "s3cret", "EMPTY": ""})
+	lookup := env(map[string]string{"SET": "s3cret", "EMPTY": "", "BLANK": "  "})
 	const fn = "functions:\n  f: {runtime: go, handler: echo}\n"
 	for _, tc := range []struct {
 		name string
@@ -29,6 +29,9 @@ func TestEmptySecrets(t *testing.T) {
 		}},
 		{"webhook token null", fn + "triggers:\n  - storage:\n      path: /h\n      function: f\n      token:\n", []string{
 			`t.yaml:7:7: token: must not be empty (remove the key to run without one)`,
+		}},
+		{"webhook token blank", fn + "triggers:\n  - storage: {path: /h, function: f, token: \"${BLANK}\"}\n", []string{
+			`t.yaml:4:45: token: ${BLANK} is unset or empty, which would turn authentication off: set BLANK, or write ${BLANK:-} to run without one`,
 		}},
 		{"webhook token opted out", fn + "triggers:\n  - storage: {path: /h, function: f, token: \"${HOOK_TOKEN:-}\"}\n", nil},
 		{"webhook token set", fn + "triggers:\n  - storage: {path: /h, function: f, token: \"${SET}\"}\n", nil},
