@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/configs"
 )
 
 // TestEmptySecrets checks that a secret empty after ${VAR} expansion is an
@@ -141,5 +143,18 @@ func TestInvokeAPI(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			equalLines(t, problems(t, tc.src, lookup), tc.want)
 		})
+	}
+}
+
+// TestDevDefaultLoopback checks that the embedded dev default, which
+// serves the Lambda API without auth, listens on loopback only.
+func TestDevDefaultLoopback(t *testing.T) {
+	t.Parallel()
+	f, err := ParseEnv("configs/sluice.yaml", configs.Default, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Server; !isLoopback(s.Listen) || !s.InvokeAPI.Enabled || s.InvokeAPI.Auth != AuthNone {
+		t.Fatalf("listen %q, invoke API %+v: want loopback with the API open", s.Listen, s.InvokeAPI)
 	}
 }
