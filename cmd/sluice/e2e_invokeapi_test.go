@@ -230,6 +230,13 @@ triggers:
 		if b, err := os.ReadFile(outFile); err != nil || !strings.Contains(string(b), `"data":{"cli":1}`) {
 			t.Fatalf("invoke output %s: %v", b, err)
 		}
+		// A full ARN (':' in the path, which botocore encodes and signs
+		// encoded twice) and a qualifier (a query string).
+		arnArgs := []string{"lambda", "get-function-configuration", "--function-name", "arn:aws:lambda:us-east-1:000000000000:function:echo", "--qualifier", "$LATEST"}
+		var fc struct{ FunctionName, Version string }
+		if err := json.Unmarshal(aws(arnArgs...), &fc); err != nil || fc.FunctionName != "echo" || fc.Version != "$LATEST" {
+			t.Fatalf("get-function-configuration by ARN: %v %+v", err, fc)
+		}
 	})
 
 	t.Run("pprof behind the admin token", func(t *testing.T) {
