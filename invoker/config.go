@@ -10,9 +10,10 @@ import (
 // Config is the invocation policy of one function. Its zero value is usable:
 // every zero field takes the default its comment names.
 type Config struct {
-	// Timeout bounds one invocation (one batch), and how long a synchronous
-	// event may wait in the queue before it is failed as timed out.
-	// Defaults to 3s.
+	// Timeout bounds one invocation (one batch) from its dispatch to the
+	// worker. The time an event waited in the queue before it does not
+	// count, as on Lambda; it is reported apart (Outcome.Queued, queue_ms
+	// in the invocation log). Defaults to 3s.
 	Timeout time.Duration
 	// Concurrency is the most batches in flight at once. Defaults to 64.
 	Concurrency int
@@ -34,11 +35,24 @@ type BatchConfig struct {
 	MaxBytes int
 	// MaxWait defaults to 10ms. Negative means do not wait.
 	MaxWait time.Duration
+	// SyncItems is the most events in a batch that holds a synchronous
+	// event (YAML batch.sync_items). Defaults to 1: a caller's event goes
+	// to the worker alone, so it never waits behind, or times out because
+	// of, the events it would share a batch with — a process runs a batch
+	// on one instance, one event after another, and the batch has one
+	// timeout. A larger value opts in to sharing, for a function that
+	// finishes that many events within one timeout; the events a worker
+	// finished are still answered when a later one in the batch times out.
+	SyncItems int
 }
 
-// RetryConfig follows Lambda's asynchronous and stream retry semantics.
+// RetryConfig follows Lambda's asynchronous and stream retry semantics. It
+// does not apply to synchronous events (Item.Sync), which are tried exactly
+// once, as Lambda does not retry a synchronous invocation: the caller gets
+// the error and decides.
 type RetryConfig struct {
-	// Attempts is the most times one event is tried. Defaults to 3.
+	// Attempts is the most times one asynchronous or stream event is tried.
+	// Defaults to 3.
 	Attempts int
 	// Backoff is the wait before the first retry; it doubles (with full
 	// jitter) on each further retry. Defaults to 100ms.
@@ -48,8 +62,8 @@ type RetryConfig struct {
 	// Bisect splits a batch that failed as a whole (a crash, not a per-event
 	// error) in two and retries each half, to isolate a bad event; the
 	// halves do not count as attempts. Defaults to false, as on Lambda.
-	// Batches holding synchronous events are always split, so one caller's
-	// poison event does not fail its neighbours.
+	// Synchronous events are never run again in a half: they fail with
+	// their batch.
 	Bisect bool
 	// MaxAge fails an event that was first submitted longer ago than this
 	// instead of retrying it. Defaults to 1h.
@@ -64,6 +78,7 @@ const (
 	DefaultMaxItems    = 100
 	DefaultMaxBytes    = 1 << 20
 	DefaultMaxWait     = 10 * time.Millisecond
+	DefaultSyncItems   = 1
 	DefaultAttempts    = 3
 	DefaultBackoff     = 100 * time.Millisecond
 	DefaultMaxBackoff  = 10 * time.Second
@@ -91,6 +106,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.Batch.MaxItems, DefaultMaxItems)
 	setInt(&c.Batch.MaxBytes, DefaultMaxBytes)
 	setDur(&c.Batch.MaxWait, DefaultMaxWait)
+	setInt(&c.Batch.SyncItems, DefaultSyncItems)
 	setInt(&c.Retry.Attempts, DefaultAttempts)
 	setDur(&c.Retry.Backoff, DefaultBackoff)
 	setDur(&c.Retry.MaxBackoff, DefaultMaxBackoff)
@@ -122,6 +138,7 @@ func (c Config) Validate() error {
 	check(c.Concurrency < 0, "concurrency", "must not be negative, got %d", c.Concurrency)
 	check(c.Queue < 0, "queue", "must not be negative, got %d", c.Queue)
 	check(c.Batch.MaxItems < 0, "batch.max_items", "must not be negative, got %d", c.Batch.MaxItems)
+	check(c.Batch.SyncItems < 0, "batch.sync_items", "must not be negative, got %d", c.Batch.SyncItems)
 	check(c.Batch.MaxBytes < 0, "batch.max_bytes", "must not be negative, got %d", c.Batch.MaxBytes)
 	check(c.Retry.Attempts < 0, "retry.attempts", "must not be negative, got %d", c.Retry.Attempts)
 	check(c.Retry.Backoff < 0, "retry.backoff", "must not be negative, got %s", c.Retry.Backoff)

@@ -21,11 +21,12 @@ var (
 )
 
 // TimeoutError is the error of an event whose invocation ran past the
-// function's timeout, or which waited in the queue longer than it. It
-// matches ErrTimeout with errors.Is.
+// function's timeout. It matches ErrTimeout with errors.Is.
 type TimeoutError struct {
-	After  time.Duration
-	Queued bool // timed out waiting in the queue, never ran
+	After time.Duration
+	// Queued reports a timeout spent waiting in the queue. A Function never
+	// sets it: its timeout runs from dispatch, not from the queue.
+	Queued bool
 }
 
 func (e *TimeoutError) Error() string {

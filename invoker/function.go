@@ -22,9 +22,12 @@ type Item struct {
 	// "kafka", "invoke", "schedule"...
 	Trigger string
 	// Sync marks an event a caller is waiting for: it is dispatched without
-	// waiting to fill a batch, fails as timed out when it waited in the queue
-	// longer than the timeout, is not retried after a function error and is
-	// never dead-lettered (the caller gets the error).
+	// waiting to fill a batch, in a batch of at most batch.sync_items events
+	// (1 by default); its timeout runs from its dispatch, not from its
+	// arrival in the queue. It is tried exactly once, as Lambda tries a
+	// synchronous invocation: not retried after a function error, a crash
+	// or a timeout, never run again in a bisected half, and never
+	// dead-lettered (the caller gets the error).
 	Sync bool
 	// Flush dispatches the batch holding the event at once instead of
 	// waiting batch.max_wait to fill it: a stream trigger sets it on
@@ -78,6 +81,9 @@ type Outcome struct {
 	Duration time.Duration
 	// RequestID is the id the last attempt was logged under.
 	RequestID string
+	// Queued is how long the last attempt waited in the queue before its
+	// batch was dispatched; the timeout does not count it.
+	Queued time.Duration
 }
 
 // DeadLetter receives events that finally failed. Implementations must be
@@ -321,7 +327,8 @@ func (f *Function) submit(items []*Item) error {
 // Call runs a synchronous event and waits for its outcome; it sets
 // it.Sync and it.Done. With nothing queued and a free slot the event runs
 // on the caller's goroutine, sparing two goroutine hand-offs; otherwise it
-// waits in the queue and shares a batch with its neighbours. It returns
+// waits in the queue for a slot (and shares a batch with its neighbours
+// only up to batch.sync_items). It returns
 // ErrQueueFull or ErrClosed in Outcome.Err when the event was not accepted.
 func (f *Function) Call(it *Item) Outcome {
 	it.Sync = true
@@ -512,12 +519,18 @@ func (f *Function) hasWork() bool {
 }
 
 // take appends to batch what fits: a bisected half alone, else ready
-// retries, then queued events, whole groups at a time. It reports whether
-// the batch holds a synchronous event. Called with f.mu held.
+// retries, then queued events, whole groups at a time. A batch holding a
+// synchronous event holds at most batch.sync_items events. It reports
+// whether the batch holds an event that must not wait (synchronous,
+// flushed or a retry). Called with f.mu held.
 func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
+	maxItems, maxBytes, syncItems := f.cfg.Batch.MaxItems, f.cfg.Batch.MaxBytes, f.cfg.Batch.SyncItems
 	urgent := false
 	for _, it := range batch {
 		urgent = urgent || it.Sync || it.Flush
+		if it.Sync {
+			maxItems = min(maxItems, syncItems)
+		}
 	}
 	if len(batch) == 0 && len(f.forms) > 0 {
 		// A bisected half goes out alone and at once: mixing it with other
@@ -527,7 +540,6 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 		f.forms = f.forms[1:]
 		return batch, true, 0
 	}
-	maxItems, maxBytes := f.cfg.Batch.MaxItems, f.cfg.Batch.MaxBytes
 	for len(f.ready) > 0 && len(batch) < maxItems && (len(batch) == 0 || bytes+f.ready[0].size <= maxBytes) {
 		it := f.ready[0]
 		f.ready[0] = nil
@@ -540,16 +552,21 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 	}
 	for f.queue.n > 0 {
 		head := f.queue.peek()
-		n, size := head.group, 0
+		n, size, limit := head.group, 0, maxItems
 		if n < 1 {
 			panic("BUG: queue head is not the start of a group")
 		}
 		for i := 0; i < n; i++ {
-			size += f.queue.at(i).size
+			it := f.queue.at(i)
+			size += it.size
+			if it.Sync {
+				limit = min(limit, syncItems)
+			}
 		}
-		if len(batch) > 0 && (len(batch)+n > maxItems || bytes+size > maxBytes) {
+		if len(batch) > 0 && (len(batch)+n > limit || bytes+size > maxBytes) {
 			break
 		}
+		maxItems = limit
 		if batch == nil {
 			batch = make([]*Item, 0, min(maxItems, f.queue.n))
 		}
@@ -585,28 +602,8 @@ func (f *Function) run(items []*Item, start time.Time) {
 		start = time.Now()
 	}
 
-	// Sync events that waited longer than the timeout never run: their
-	// caller has given up on them as a client of Lambda would.
-	for i, it := range items {
-		if !it.Sync || start.Sub(it.enqueued) <= f.cfg.Timeout {
-			continue
-		}
-		live := append([]*Item(nil), items[:i]...)
-		for _, it := range items[i:] {
-			if it.Sync && start.Sub(it.enqueued) > f.cfg.Timeout {
-				it.attempts++
-				f.finish(it, Outcome{Err: &TimeoutError{After: f.cfg.Timeout, Queued: true}, Attempts: it.attempts}, "timeout", start, 0, nil)
-				continue
-			}
-			live = append(live, it)
-		}
-		items = live
-		break
-	}
-	if len(items) == 0 {
-		return
-	}
-
+	// The timeout starts now, at dispatch: how long an event waited in the
+	// queue is its own figure (queue_ms), as on Lambda.
 	b := batchPool.Get().(*plugins.Batch)
 	defer putBatch(b)
 	b.Function, b.Deadline = f.name, start.Add(f.cfg.Timeout)
@@ -618,7 +615,9 @@ func (f *Function) run(items []*Item, start time.Time) {
 	for _, it := range items {
 		b.Events = append(b.Events, it.Event)
 	}
-	b.Results = append(b.Results, make([]plugins.Result, len(items))...)
+	for range items {
+		b.Results = append(b.Results, plugins.Result{Err: errPending})
+	}
 	ctx := newDeadlineCtx(f.baseCtx, b.Deadline)
 	err := f.invoke(ctx, b)
 	timedOut := err != nil && ctx.Err() == context.DeadlineExceeded
@@ -628,6 +627,11 @@ func (f *Function) run(items []*Item, start time.Time) {
 
 	switch {
 	case err == nil:
+		for i := range b.Results {
+			if b.Results[i].Err == errPending {
+				b.Results[i] = plugins.Result{} // not filled: null, as before results were marked
+			}
+		}
 		counted := f.countSuccesses(items, b)
 		for i, it := range items {
 			it.attempts++
@@ -639,27 +643,49 @@ func (f *Function) run(items []*Item, start time.Time) {
 			}
 		}
 	case timedOut || errors.Is(err, context.DeadlineExceeded):
-		terr := &TimeoutError{After: f.cfg.Timeout}
-		if f.shouldBisect(items, false) {
-			f.bisect(items)
-			f.logBatch(items, "timeout", terr, start, dur, b)
-			return
-		}
-		for _, it := range items {
-			it.attempts++
-			f.failItem(it, terr, "timeout", start, dur, b)
-		}
+		f.failBatch(items, &TimeoutError{After: f.cfg.Timeout}, "timeout", start, dur, b)
 	default:
-		werr := &WorkerError{Err: err}
-		if f.shouldBisect(items, true) {
-			f.bisect(items)
-			f.logBatch(items, "crash", werr, start, dur, b)
-			return
-		}
-		for _, it := range items {
+		f.failBatch(items, &WorkerError{Err: err}, "crash", start, dur, b)
+	}
+}
+
+// errPending marks the result of an event its worker has not finished: the
+// invoker sets it before Invoke and a worker overwrites it once the event
+// is done.
+var errPending = errors.New("invoker: BUG: no result")
+
+// failBatch settles the events of a batch that failed as a whole. Events
+// the worker finished before the batch failed (a Lambda pool's
+// invocations that answered, a Go function's events before the deadline)
+// get their own results. Of the rest, synchronous events fail with err at
+// once, as they are tried only once; the others are bisected or retried.
+func (f *Function) failBatch(items []*Item, err error, outcome string, start time.Time, dur time.Duration, b *plugins.Batch) {
+	var rest []*Item
+	for i, it := range items {
+		r := b.Results[i]
+		switch {
+		case r.Err == errPending && !it.Sync:
+			rest = append(rest, it)
+		case r.Err == errPending:
 			it.attempts++
-			f.failItem(it, werr, "crash", start, dur, b)
+			f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: dur}, outcome, start, dur, b)
+		case r.Err == nil:
+			it.attempts++
+			f.finish(it, Outcome{Output: r.Output, Attempts: it.attempts, Duration: dur}, "success", start, dur, b)
+		default:
+			it.attempts++
+			f.failItem(it, r.Err, "error", start, dur, b)
 		}
+	}
+	if f.shouldBisect(rest) {
+		// Logged first: once queued, the halves may run at once.
+		f.logBatch(rest, outcome, err, start, dur, b)
+		f.bisect(rest)
+		return
+	}
+	for _, it := range rest {
+		it.attempts++
+		f.failItem(it, err, outcome, start, dur, b)
 	}
 }
 
@@ -685,8 +711,10 @@ func (f *Function) invoke(ctx context.Context, b *plugins.Batch) (err error) {
 	return f.worker.Invoke(ctx, b)
 }
 
-func (f *Function) shouldBisect(items []*Item, crash bool) bool {
-	if len(items) < 2 || f.isAbandoning() {
+// shouldBisect reports whether to split the failed events of a batch, none
+// of them synchronous, rather than retry them together.
+func (f *Function) shouldBisect(items []*Item) bool {
+	if !f.cfg.Retry.Bisect || len(items) < 2 || f.isAbandoning() {
 		return false
 	}
 	for _, it := range items {
@@ -696,18 +724,7 @@ func (f *Function) shouldBisect(items []*Item, crash bool) bool {
 			return false
 		}
 	}
-	if f.cfg.Retry.Bisect {
-		return true
-	}
-	if !crash {
-		return false
-	}
-	for _, it := range items {
-		if it.Sync {
-			return true
-		}
-	}
-	return false
+	return true
 }
 
 func (f *Function) isAbandoning() bool {
@@ -723,6 +740,10 @@ func (f *Function) bisect(items []*Item) {
 	f.m.bisects.Inc()
 	a := append([]*Item(nil), items[:cut]...)
 	b := append([]*Item(nil), items[cut:]...)
+	now := time.Now()
+	for _, it := range items {
+		it.enqueued = now // back in the queue: its wait starts again
+	}
 	f.mu.Lock()
 	f.forms = append(f.forms, a, b)
 	f.mu.Unlock()
@@ -766,6 +787,7 @@ func (f *Function) retry(it *Item) {
 	time.AfterFunc(d, func() {
 		f.mu.Lock()
 		f.timers--
+		it.enqueued = time.Now() // the backoff is not time in the queue
 		f.ready = append(f.ready, it)
 		f.mu.Unlock()
 		f.wake()
@@ -808,6 +830,7 @@ func (f *Function) settle(it *Item, o Outcome, outcome string, start time.Time, 
 	if b != nil {
 		o.RequestID = b.RequestID()
 	}
+	o.Queued = queued(it, start)
 	if !counted {
 		f.m.invocation(it.Trigger, outcome).Inc()
 	}
@@ -855,6 +878,7 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 		return
 	}
 	ev = ev.Str("request_id", it.Event.ID).Str("trigger", it.Trigger).
+		Float64("queue_ms", float64(queued(it, start).Microseconds())/1000).
 		Float64("duration_ms", float64(dur.Microseconds())/1000).
 		Int64("billed_ms", billedMS(dur)).
 		Str("outcome", outcome).
@@ -869,6 +893,12 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 		ev = ev.Str("error", err.Error())
 	}
 	ev.Msg("invocation")
+}
+
+// queued is how long it waited in the queue before the attempt that began
+// at start.
+func queued(it *Item, start time.Time) time.Duration {
+	return max(start.Sub(it.enqueued), 0)
 }
 
 // billedMS rounds a duration up to the next millisecond, as Lambda bills.

@@ -276,33 +276,47 @@ func TestCloseDrains(t *testing.T) {
 	}
 }
 
+// TestConcurrentCallsShareBatches: concurrent callers queued behind a busy
+// slot share batches only when the function opts in with batch.sync_items.
 func TestConcurrentCallsShareBatches(t *testing.T) {
-	w := okWorker()
-	inner := w.invoke
-	var maxSize atomic.Int64
-	w.invoke = func(ctx context.Context, b *plugins.Batch) error {
-		time.Sleep(time.Millisecond) // hold the single slot so callers pile up
-		if n := int64(len(b.Events)); n > maxSize.Load() {
-			maxSize.Store(n)
-		}
-		return inner(ctx, b)
+	tests := []struct {
+		name      string
+		syncItems int
+		check     func(largest int64) bool
+	}{
+		{"default: each call alone", 0, func(largest int64) bool { return largest == 1 }},
+		{"sync_items: 50", 50, func(largest int64) bool { return largest >= 2 && largest <= 50 }},
 	}
-	f := startFunction(t, Config{Concurrency: 1}, w, Deps{})
-	var wg sync.WaitGroup
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprint(i)
-			o := f.Call(&Item{Event: newEvent(id)})
-			if o.Err != nil || string(o.Output) != `"`+id+`"` {
-				t.Errorf("%s: %+v", id, o)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := okWorker()
+			inner := w.invoke
+			var maxSize atomic.Int64
+			w.invoke = func(ctx context.Context, b *plugins.Batch) error {
+				time.Sleep(time.Millisecond) // hold the single slot so callers pile up
+				if n := int64(len(b.Events)); n > maxSize.Load() {
+					maxSize.Store(n)
+				}
+				return inner(ctx, b)
 			}
-		}()
-	}
-	wg.Wait()
-	if maxSize.Load() < 2 {
-		t.Errorf("largest batch %d: concurrent callers never shared a batch", maxSize.Load())
+			f := startFunction(t, Config{Concurrency: 1, Batch: BatchConfig{SyncItems: tt.syncItems}}, w, Deps{})
+			var wg sync.WaitGroup
+			for i := 0; i < 200; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id := fmt.Sprint(i)
+					o := f.Call(&Item{Event: newEvent(id)})
+					if o.Err != nil || string(o.Output) != `"`+id+`"` {
+						t.Errorf("%s: %+v", id, o)
+					}
+				}()
+			}
+			wg.Wait()
+			if !tt.check(maxSize.Load()) {
+				t.Errorf("largest batch %d", maxSize.Load())
+			}
+		})
 	}
 }
 

@@ -61,8 +61,10 @@ type Result struct {
 // Invoke must be safe for concurrent use; the invoker bounds how many batches
 // are in flight at once. It fills b.Results (one per event) and returns nil,
 // or returns an error when the batch as a whole failed (the process crashed,
-// the deadline passed, the protocol broke); the invoker then ignores
-// b.Results and retries or fails every event of the batch. A worker must
+// the deadline passed, the protocol broke). The invoker then keeps the
+// results the worker filled — events it finished before the failure — and
+// retries or fails the others, so a worker writes an event's result only
+// once that event is done, never a placeholder. A worker must
 // not touch b or its events after Invoke returns (the invoker recycles
 // batches, triggers their events): one that gives up on a batch at its
 // deadline must first make sure nothing it started can still read b.Events

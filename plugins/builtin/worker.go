@@ -33,7 +33,8 @@ func (w *Worker) Start(context.Context) error { return nil }
 func (w *Worker) Close(context.Context) error { return nil }
 
 // Invoke runs every event of b in order. When the deadline passes mid-batch
-// it returns the context's error, failing the whole batch.
+// it returns the context's error: the events that finished before keep
+// their results, the one running and those after it fail.
 func (w *Worker) Invoke(ctx context.Context, b *plugins.Batch) error {
 	ctx = plugins.WithFunction(ctx, w.name, w.env)
 	for i := 0; i < len(b.Events) && ctx.Err() == nil; {
@@ -64,6 +65,11 @@ func (w *Worker) runFrom(ctx context.Context, b *plugins.Batch, i int) (next int
 			return next
 		}
 		out, err := w.handler(ctx, b.Events[next])
+		if ctx.Err() != nil {
+			// It returned after the deadline: it timed out, whatever it
+			// returned.
+			return next
+		}
 		b.Results[next] = plugins.Result{Output: out, Err: err}
 	}
 	return next

@@ -270,11 +270,15 @@ type Batch struct {
 	// MaxWait: the file's "max_wait: 0" (dispatch at once) is stored as -1,
 	// the invoker's "do not wait"; 0 means unset.
 	MaxWait time.Duration
+	// SyncItems is the most events in a batch holding a synchronous event
+	// (sync_items); 0 means the invoker's default, 1.
+	SyncItems int
 }
 
 // Retry is a function's retry policy; each 0 means the invoker's default.
 type Retry struct {
-	// Attempts is the most times an event is tried, 1 meaning no retry.
+	// Attempts is the most times an asynchronous or stream event is tried,
+	// 1 meaning no retry. Synchronous events are tried once, as on Lambda.
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
 	Bisect              bool

@@ -63,7 +63,7 @@ functions:
     memory: 128MiB
     concurrency: 64
     queue: 1024
-    batch: {max_items: 100, max_bytes: 1MiB, max_wait: 10ms}
+    batch: {max_items: 100, max_bytes: 1MiB, max_wait: 10ms, sync_items: 2}
     retry: {attempts: 3, backoff: 100ms, max_backoff: 10s, bisect: true, max_age: 1h}
     dead_letter: {topic: dlq}
   filed:
@@ -111,7 +111,7 @@ func TestParseSpecExample(t *testing.T) {
 				Name: "tuned", Runtime: "go", Handler: "sink",
 				Env:     map[string]string{"SINK_FILE": "/tmp/sink.jsonl", "N": "3"},
 				Timeout: 3 * time.Second, Memory: 128 << 20, Concurrency: 64, Queue: 1024,
-				Batch:      Batch{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond},
+				Batch:      Batch{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond, SyncItems: 2},
 				Retry:      Retry{Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Bisect: true, MaxAge: time.Hour},
 				DeadLetter: DeadLetter{Topic: "dlq"},
 				Pos:        Pos{21, 3},
@@ -569,7 +569,7 @@ func TestInvokerConfig(t *testing.T) {
 	got := f.Function("tuned").Invoker()
 	want := invoker.Config{
 		Timeout: 3 * time.Second, Concurrency: 64, Queue: 1024,
-		Batch: invoker.BatchConfig{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond},
+		Batch: invoker.BatchConfig{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond, SyncItems: 2},
 		Retry: invoker.RetryConfig{Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Bisect: true, MaxAge: time.Hour},
 	}
 	if got != want {

@@ -233,8 +233,9 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		"batch": func(e kv) {
 			b := &fn.Batch
 			d.object(e, fields{
-				"max_items": d.setMin(&b.MaxItems, 1),
-				"max_bytes": d.setSize(&b.MaxBytes),
+				"max_items":  d.setMin(&b.MaxItems, 1),
+				"sync_items": d.setMin(&b.SyncItems, 1),
+				"max_bytes":  d.setSize(&b.MaxBytes),
 				"max_wait": func(e kv) {
 					if v, ok := d.duration(e, true); ok {
 						if v == 0 {

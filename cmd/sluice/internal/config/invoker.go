@@ -11,9 +11,10 @@ func (fn *Function) Invoker() invoker.Config {
 		Concurrency: fn.Concurrency,
 		Queue:       fn.Queue,
 		Batch: invoker.BatchConfig{
-			MaxItems: fn.Batch.MaxItems,
-			MaxBytes: int(fn.Batch.MaxBytes),
-			MaxWait:  fn.Batch.MaxWait,
+			MaxItems:  fn.Batch.MaxItems,
+			MaxBytes:  int(fn.Batch.MaxBytes),
+			MaxWait:   fn.Batch.MaxWait,
+			SyncItems: fn.Batch.SyncItems,
 		},
 		Retry: invoker.RetryConfig{
 			Attempts:   fn.Retry.Attempts,

@@ -589,6 +589,11 @@ triggers:
 			`t.yaml:8:22: cron: must not be empty`,
 			`t.yaml:8:27: schedule takes cron or rate, not both`,
 		}},
+		{"zero_sync_items", `functions:
+  e: {runtime: process, command: [x], batch: {sync_items: 0}}
+`, []string{
+			`t.yaml:2:59: sync_items: must be at least 1, got 0`,
+		}},
 		{"negative_max_wait", `functions:
   e: {runtime: go, handler: echo, batch: {max_wait: -1ms}}
 `, []string{
