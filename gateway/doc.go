@@ -39,18 +39,23 @@
 // (an incoming one is not trusted; traceparent is the way to correlate
 // across services). A sync route answers with the function's output as API
 // Gateway's payload format 2.0 does (see writeOutput): an object with a
-// statusCode shapes the response; any other JSON, null included, is a 200
-// JSON body. An async route answers 202 {"requestId":ID} once the event is
-// queued (2 retries, then the function's dead letter) or published to its
-// AsyncTopic.
+// statusCode shapes the response (headers, cookies, body, isBase64Encoded;
+// format 2.0 has no multiValueHeaders); a JSON string is a 200 with the
+// string's text as the body; anything else — other JSON, null, or output
+// that is not JSON at all, such as the plain text a Lambda runtime may
+// post — is a 200 with the output as the body, Content-Type
+// application/json, as API Gateway assumes. An async route answers 202
+// {"requestId":ID} once the event is queued (2 retries, then the
+// function's dead letter) or published to its AsyncTopic.
 //
-// Errors have the body {"message":M,"requestId":ID} and the statuses of
-// SPEC §6: 404 Not Found, 405 Method Not Allowed (with Allow), 413 Request
+// Errors have the body {"message":M,"requestId":ID} and these statuses:
+// 404 Not Found, 405 Method Not Allowed (with Allow), 413 Request
 // Entity Too Large (body over max_body, answered before the body is read,
 // also to "Expect: 100-continue"), 429 Too Many Requests with Retry-After
-// (the function's queue is full), 502 on a function error or an output
-// that is not a valid response, 503 with Retry-After when the function is
-// shutting down or an async publish failed, 504 Endpoint request timed out.
+// (the function's queue is full), 502 on a function error or a malformed
+// response object (a statusCode out of range, say), 503 with Retry-After
+// when the function is shutting down or an async publish failed, 504
+// Endpoint request timed out.
 // Requests fasthttp cannot read get 400, 408 or 431 in the same shape.
 // A connection answered 413 before its body was read is closed gracefully
 // (half-close, then the rest of the body is drained for a bounded time),

@@ -12,37 +12,45 @@ import (
 )
 
 // ErrBadOutput is wrapped by the error of a function output that cannot be
-// turned into an HTTP response: not JSON, or an object with a statusCode
-// whose fields are malformed. The gateway answers 502.
+// turned into an HTTP response: a JSON object with a statusCode whose
+// fields are malformed (a statusCode that is not a final HTTP status, a
+// header that is not a string, a body that is not base64 when
+// isBase64Encoded says so). The gateway answers 502. Any other output is a
+// 200 body, as API Gateway answers it.
 var ErrBadOutput = errors.New("gateway: function output is not a valid HTTP response")
 
 // functionResponse is the API Gateway payload format 2.0 response. Fields
-// are raw where API Gateway is lenient and so are we.
+// are raw where API Gateway is lenient and so are we. Format 2.0 has no
+// multiValueHeaders (several values of a header are one comma-separated
+// string): API Gateway ignores the field, and so do we.
 type functionResponse struct {
-	StatusCode        *int                       `json:"statusCode"`
-	Headers           map[string]json.RawMessage `json:"headers"`
-	MultiValueHeaders map[string][]string        `json:"multiValueHeaders"`
-	Cookies           []string                   `json:"cookies"`
-	Body              json.RawMessage            `json:"body"`
-	IsBase64Encoded   bool                       `json:"isBase64Encoded"`
+	StatusCode      *int                       `json:"statusCode"`
+	Headers         map[string]json.RawMessage `json:"headers"`
+	Cookies         []string                   `json:"cookies"`
+	Body            json.RawMessage            `json:"body"`
+	IsBase64Encoded bool                       `json:"isBase64Encoded"`
 }
 
-// writeOutput turns a function's JSON output into the response, following
-// API Gateway's payload format 2.0 rules:
+// writeOutput turns a function's output into the response, following API
+// Gateway's payload format 2.0 rules:
 //
 //   - a JSON object with a top-level "statusCode" is a response: statusCode,
-//     headers (string, number or boolean values), multiValueHeaders, cookies
-//     (one Set-Cookie each), body (a string, base64 when isBase64Encoded; any
-//     other JSON value is sent as its JSON text) and isBase64Encoded.
-//     Content-Type defaults to application/json;
+//     headers (string, number or boolean values), cookies (one Set-Cookie
+//     each), body (a string, base64 when isBase64Encoded; any other JSON
+//     value is sent as its JSON text) and isBase64Encoded; other fields,
+//     multiValueHeaders included, are ignored. Content-Type defaults to
+//     application/json;
 //   - a JSON string is a 200 whose body is the string's text, Content-Type
 //     application/json, as API Gateway does;
-//   - any other JSON, null included, is a 200 with that JSON as the body and
-//     Content-Type application/json. An empty output is the function's null.
+//   - anything else — other JSON, null, or output that is not JSON at all
+//     (the plain text a Lambda runtime may post) — is a 200 with the output
+//     as the body and Content-Type application/json, which is what API
+//     Gateway assumes of an output without a statusCode. An empty output is
+//     the function's null.
 //
-// An object without a statusCode is passed through as it is: checking every
-// token of every response would cost more than the rest of the gateway, so
-// only its ends are checked. Other outputs are validated.
+// No output but a response object needs validating, so none is: an
+// object's structure is scanned only when it may hold the statusCode key,
+// and a malformed one is a plain body like any other non-JSON text.
 //
 // On error it leaves resp untouched and returns an error wrapping
 // ErrBadOutput.
@@ -54,41 +62,39 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 	}
 	switch rest[0] {
 	case '{':
-		if rest[len(rest)-1] != '}' {
-			return errNotObject
-		}
 		// The key can only be there if its end is, or an escape that could
 		// spell it. `Code"` rather than the whole key: bytes.Index skips to
 		// candidates by their first byte, and a quote is everywhere in JSON.
-		if !bytes.Contains(rest, strCodeQuote) && !bytes.Contains(rest, strUnicodeEscape) {
+		if rest[len(rest)-1] != '}' || !bytes.Contains(rest, strCodeQuote) && !bytes.Contains(rest, strUnicodeEscape) {
 			setJSONBody(resp, out)
 			return nil
 		}
-		hasStatus, err := scanOutput(rest)
-		if err != nil {
-			return err
-		}
-		if !hasStatus {
+		if hasStatus, err := scanOutput(rest); err != nil || !hasStatus {
+			// Not JSON, or an object without a statusCode: the body.
 			setJSONBody(resp, out)
 			return nil
 		}
 	case '"':
 		var s string
-		if err := json.Unmarshal(rest, &s); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadOutput, err)
+		if json.Unmarshal(rest, &s) != nil {
+			setJSONBody(resp, out) // not a JSON string: text that starts with a quote
+			return nil
 		}
 		setJSONBody(resp, []byte(s))
 		return nil
 	default:
-		if !json.Valid(rest) {
-			return fmt.Errorf("%w: not JSON", ErrBadOutput)
-		}
 		setJSONBody(resp, out)
 		return nil
 	}
 
 	var r functionResponse
 	if err := json.Unmarshal(out, &r); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			// The scan is lenient about tokens; what is not JSON is a body.
+			setJSONBody(resp, out)
+			return nil
+		}
 		return fmt.Errorf("%w: %v", ErrBadOutput, err)
 	}
 	code := 200
@@ -137,15 +143,6 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 		}
 		ctype = ctype || strings.EqualFold(h.k, fasthttp.HeaderContentType)
 		resp.Header.Set(h.k, h.v)
-	}
-	for k, vs := range r.MultiValueHeaders {
-		if skipResponseHeader(k) {
-			continue
-		}
-		for _, v := range vs {
-			ctype = ctype || strings.EqualFold(k, fasthttp.HeaderContentType)
-			resp.Header.Add(k, v)
-		}
 	}
 	for _, c := range r.Cookies {
 		resp.Header.Add(fasthttp.HeaderSetCookie, c)
@@ -206,7 +203,8 @@ func skipResponseHeader(k string) bool {
 // nesting, separators) without the cost of validating every token, which
 // matters on the hot path: the output of a function that does not shape its
 // response is passed through as the body. Anything other than an object is
-// validated in full. An empty out is the function's null.
+// validated in full. An empty out is the function's null. It returns an
+// error wrapping ErrBadOutput for what is not JSON.
 func scanOutput(out []byte) (hasStatus bool, err error) {
 	rest := skipWS(out, 0)
 	if len(rest) == 0 {

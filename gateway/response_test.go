@@ -54,8 +54,24 @@ func TestWriteOutput(t *testing.T) {
 			wantResponse{200, "image/png", "\x89PNG\r\n\x1a\n", nil, nil}},
 		{"cookies", `{"statusCode":200,"cookies":["a=1; Path=/","b=2; HttpOnly"],"body":""}`,
 			wantResponse{200, "application/json", "", nil, []string{"a=1; Path=/", "b=2; HttpOnly"}}},
-		{"multi-value headers", `{"statusCode":200,"multiValueHeaders":{"X-M":["1","2"]}}`,
-			wantResponse{200, "application/json", "", map[string]string{"X-M": "1"}, nil}},
+		{"multiValueHeaders are not in format 2.0", `{"statusCode":200,"multiValueHeaders":{"X-M":["1","2"]},"headers":{"X-H":"1,2"}}`,
+			wantResponse{200, "application/json", "", map[string]string{"X-M": "", "X-H": "1,2"}, nil}},
+		{"plain text", `Hello from Lambda!`, wantResponse{200, "application/json", `Hello from Lambda!`, nil, nil}},
+		{"plain text with a statusCode-like word", `statusCode: 500`, wantResponse{200, "application/json", `statusCode: 500`, nil, nil}},
+		{"html", "<h1>hi</h1>\n", wantResponse{200, "application/json", "<h1>hi</h1>\n", nil, nil}},
+		{"not JSON, starts like an object", `{"a":1`, wantResponse{200, "application/json", `{"a":1`, nil, nil}},
+		{"not JSON, an object with statusCode", `{"statusCode":200}}`, wantResponse{200, "application/json", `{"statusCode":200}}`, nil, nil}},
+		{"not JSON, a bad token after statusCode", `{"statusCode":200,"a":tru}`, wantResponse{200, "application/json", `{"statusCode":200,"a":tru}`, nil, nil}},
+		{"not JSON, an unterminated string", `"unterminated`, wantResponse{200, "application/json", `"unterminated`, nil, nil}},
+		{"not JSON, a word", `tru`, wantResponse{200, "application/json", `tru`, nil, nil}},
+		{"not JSON, a broken array", `[1,2`, wantResponse{200, "application/json", `[1,2`, nil, nil}},
+		{"not UTF-8", "\xff\xfe", wantResponse{200, "application/json", "\xff\xfe", nil, nil}},
+		{"statusCode and nothing else", `{"statusCode":204}`, wantResponse{204, "application/json", "", nil, nil}},
+		{"null statusCode is 200", `{"statusCode":null,"body":"x"}`, wantResponse{200, "application/json", "x", nil, nil}},
+		{"unknown fields ignored", `{"statusCode":202,"body":"b","extra":{"k":1}}`, wantResponse{202, "application/json", "b", nil, nil}},
+		{"base64 with text content type", `{"statusCode":200,"headers":{"content-type":"text/plain"},"body":"aGk=","isBase64Encoded":true}`,
+			wantResponse{200, "text/plain", "hi", nil, nil}},
+		{"isBase64Encoded false keeps the body", `{"statusCode":200,"body":"aGk=","isBase64Encoded":false}`, wantResponse{200, "application/json", "aGk=", nil, nil}},
 		{"non-string body kept as JSON", `{"statusCode":200,"body":{"k":[1]}}`,
 			wantResponse{200, "application/json", `{"k":[1]}`, nil, nil}},
 		{"null fields of aws-lambda-go", string(lambdaResp), wantResponse{201, "application/json", "created", map[string]string{"X-From": "go"}, nil}},
@@ -100,39 +116,20 @@ func checkResponse(t *testing.T, resp *fasthttp.Response, want wantResponse) {
 	}
 }
 
-func TestWriteOutputMultiValues(t *testing.T) {
-	var resp fasthttp.Response
-	if err := writeOutput(&resp, []byte(`{"statusCode":200,"multiValueHeaders":{"X-M":["1","2"]}}`)); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, v := range resp.Header.PeekAll("X-M") {
-		got = append(got, string(v))
-	}
-	if !slices.Equal(got, []string{"1", "2"}) {
-		t.Fatalf("X-M = %q", got)
-	}
-}
-
 func TestWriteOutputErrors(t *testing.T) {
+	// Only a JSON object with a statusCode can be a bad response: anything
+	// else is a body.
 	for _, out := range []string{
-		`not json`,
-		`{"a":1`,
-		`{"statusCode":200}}`,
-		`{"statusCode" 200}`,
-		`{"statusCode":200,"a":[1,2}`,
-		`{"statusCode":200,"a":"unterminated}`,
-		`{"statusCode":200,"a":"x"]}`,
-		`[1,2`,
-		`"unterminated`,
-		`tru`,
 		`{"statusCode":"200"}`,
+		`{"statusCode":200.5}`,
 		`{"statusCode":99}`,
 		`{"statusCode":600}`,
 		`{"statusCode":200,"headers":{"X":{"nested":1}}}`,
 		`{"statusCode":200,"headers":[1]}`,
 		`{"statusCode":200,"body":"%%%","isBase64Encoded":true}`,
 		`{"statusCode":200,"cookies":"a=1"}`,
+		`{"statusCode":200,"isBase64Encoded":"yes"}`,
+		`{"statusCode":200,"body":"aGk","isBase64Encoded":true}`,
 	} {
 		t.Run(out, func(t *testing.T) {
 			var resp fasthttp.Response
@@ -149,26 +146,37 @@ func TestWriteOutputErrors(t *testing.T) {
 }
 
 // FuzzWriteOutput checks the output scanner against encoding/json: for
-// valid JSON it finds a top-level statusCode exactly when there is one,
-// writeOutput passes objects without one through unchanged, and it never
-// panics on anything.
+// valid JSON it finds a top-level statusCode exactly when there is one;
+// writeOutput passes objects without one, and anything that is not JSON,
+// through unchanged as a 200 body; only a valid object with a statusCode
+// can be refused; and it never panics on anything.
 func FuzzWriteOutput(f *testing.F) {
 	for _, s := range []string{
 		`{"statusCode":200,"body":"x"}`, `{"a":{"statusCode":1}}`, `[{"statusCode":1}]`, `null`, ``,
 		`{"statusCode":201,"headers":{"a":"b"},"cookies":["c=d"],"isBase64Encoded":true,"body":"aGk="}`,
 		`{"x":"\u0022statusCode\u0022"}`, `{"status\u0043ode":200}`, `{"a":[[[[[]]]]],"b":-1.5e3,"c":true}`,
+		`plain text`, `{"statusCode":200,"a":tru}`, `"unterminated`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, out []byte) {
 		var resp fasthttp.Response
 		err := writeOutput(&resp, out)
-		if !json.Valid(out) {
-			return // the scanner may pass some invalid objects through, by design
-		}
 		var m map[string]json.RawMessage
 		isObject := json.Unmarshal(out, &m) == nil && m != nil
 		_, hasStatus := m["statusCode"]
+		if err != nil && !(isObject && hasStatus) {
+			t.Fatalf("writeOutput(%q) = %v: only an object with a statusCode may be refused", out, err)
+		}
+		if err != nil && !errors.Is(err, ErrBadOutput) {
+			t.Fatalf("writeOutput(%q) = %v, not an ErrBadOutput", out, err)
+		}
+		if !json.Valid(out) {
+			if len(trimWS(out)) > 0 && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), out)) {
+				t.Fatalf("writeOutput(%q): %d %q, want the output as a 200 body", out, resp.StatusCode(), resp.Body())
+			}
+			return // the scanner may pass some invalid objects through, by design
+		}
 		got, serr := scanOutput(out)
 		if serr != nil {
 			t.Fatalf("scanOutput(%q) rejects valid JSON: %v", out, serr)
