@@ -671,6 +671,10 @@ func appendTail(dst []byte, id string, o invoker.Outcome, logs []byte) []byte {
 	text = strconv.AppendFloat(text, float64(o.Duration.Microseconds())/1000, 'f', 2, 64)
 	text = append(text, " ms\tBilled Duration: "...)
 	text = strconv.AppendInt(text, int64((o.Duration+time.Millisecond-1)/time.Millisecond), 10)
+	// Not a field of Lambda's: the wait in the queue, which Duration and
+	// the timeout do not count.
+	text = append(text, " ms\tQueue Duration: "...)
+	text = strconv.AppendFloat(text, float64(o.Queued.Microseconds())/1000, 'f', 2, 64)
 	text = append(text, " ms\t\n"...)
 	return base64.StdEncoding.AppendEncode(dst, lastBytes(text, TailSize))
 }

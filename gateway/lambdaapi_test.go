@@ -228,6 +228,7 @@ func checkTailFrame(t testing.TB, log, id string) {
 		"START RequestId: " + id + " Version: $LATEST\n",
 		"END RequestId: " + id + "\n",
 		"REPORT RequestId: " + id + "\tDuration: ",
+		" ms\tQueue Duration: ",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log tail lacks %q:\n%s", want, log)
