@@ -567,7 +567,13 @@ func (f *Function) take(batch []*Item, bytes int) ([]*Item, bool, int) {
 			break
 		}
 		maxItems = limit
-		if batch == nil {
+		switch {
+		case batch == nil && limit == 1:
+			// A batch of one, as every sync event is by default: the
+			// item's own array holds it, as on the inline path, sparing
+			// an allocation per event.
+			batch = head.one[:0]
+		case batch == nil:
 			batch = make([]*Item, 0, min(maxItems, f.queue.n))
 		}
 		for i := 0; i < n; i++ {
