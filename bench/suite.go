@@ -121,14 +121,16 @@ functions:
     command: ["bin/functions/procecho"]
     instances: 2
     queue: 4096
-    batch: {max_items: 100, max_wait: 1ms}
+    # procecho answers in microseconds, so its requests may share batches
+    # (and a timeout): sync_items opts in, the default is one per batch.
+    batch: {max_items: 100, max_wait: 1ms, sync_items: 100}
   plugin:  {runtime: plugin, path: bin/plugins/echo-plugin.so, concurrency: 256, queue: 4096}
   lambda:
     runtime: lambda
     command: ["bin/functions/lambda-echo"]
     instances: 4
     queue: 4096
-    batch: {max_items: 4}
+    batch: {max_items: 4, sync_items: 4}
   slow:    {runtime: go, handler: sleep, concurrency: 4, queue: 64, timeout: 10s}
 triggers:
   - http: {method: POST, path: /echo, function: echo}
