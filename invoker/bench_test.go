@@ -2,6 +2,7 @@ package invoker
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/sluicehq/sluice/plugins"
@@ -36,17 +37,23 @@ func BenchmarkCallInline(b *testing.B) {
 }
 
 // BenchmarkCallParallel has many callers contending for 4 slots, so calls
-// queue and share batches.
+// queue: by default each goes to the worker alone (sync_items=1); with
+// sync_items=100 they share batches, the ceiling the default is measured
+// against.
 func BenchmarkCallParallel(b *testing.B) {
-	f := benchFunction(b, Config{Concurrency: 4, Queue: 1 << 16})
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		ev := &plugins.Event{ID: "x", Source: "bench", Type: "bench", Data: []byte(`{}`)}
-		for pb.Next() {
-			if o := f.Call(&Item{Event: ev, Trigger: "bench"}); o.Err != nil {
-				b.Fatal(o.Err)
-			}
-		}
-	})
+	for _, syncItems := range []int{1, 100} {
+		b.Run(fmt.Sprintf("sync_items=%d", syncItems), func(b *testing.B) {
+			f := benchFunction(b, Config{Concurrency: 4, Queue: 1 << 16, Batch: BatchConfig{SyncItems: syncItems}})
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				ev := &plugins.Event{ID: "x", Source: "bench", Type: "bench", Data: []byte(`{}`)}
+				for pb.Next() {
+					if o := f.Call(&Item{Event: ev, Trigger: "bench"}); o.Err != nil {
+						b.Fatal(o.Err)
+					}
+				}
+			})
+		})
+	}
 }
