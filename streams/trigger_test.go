@@ -330,8 +330,11 @@ func TestBisectIsolatesPoison(t *testing.T) {
 		t.Errorf("successes = %d, want %d", rec.successes(), n-1)
 	}
 	checkOrder(t, rec.snapshot(), func(call) string { return "p0" })
-	if got := metricValue(tset, `sluice_kafka_bisects_total{trigger="kafka"}`); got < 6 {
-		t.Errorf("bisects = %v, want at least log2(100)", got)
+	// The records before the poison keep the results the function gave
+	// them before the batch timed out: only the 39 from the poison on are
+	// bisected.
+	if got := metricValue(tset, `sluice_kafka_bisects_total{trigger="kafka"}`); got < 5 {
+		t.Errorf("bisects = %v, want at least log2(39)", got)
 	}
 }
 
