@@ -220,9 +220,9 @@ func TestSyncBatchAnswersFinishedEvents(t *testing.T) {
 	}
 	call("busy")
 	waitUntil(t, "the slot busy", func() bool { return running.Load() == 1 })
-	for _, id := range []string{"a", "b", "hang"} {
-		call(id)
-		waitUntil(t, id+" queued", func() bool { d, _ := f.Load(); return d == int(id[0]-'a'+1) || id == "hang" && d == 3 })
+	for i, id := range []string{"a", "b", "hang"} {
+		call(id) // in this order, one after another, to keep the batch's order
+		waitUntil(t, id+" queued", func() bool { d, _ := f.Load(); return d == i+1 })
 	}
 	close(gate)
 	outs := map[string]Outcome{}
