@@ -34,8 +34,8 @@ for line in sys.stdin:
 
 // textRuntimePy is an AWS Lambda custom runtime (the Runtime API over
 // HTTP, stdlib only) whose handler posts, as its raw response, the reply
-// the request body names.
-const textRuntimePy = `import json, os, urllib.request
+// the request body names, or sleeps a second on a body starting "req-".
+const textRuntimePy = `import json, os, time, urllib.request
 base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
 replies = {
     "text": b"Hello from Lambda!",
@@ -49,7 +49,12 @@ while True:
     with urllib.request.urlopen(base + "next") as r:
         rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
         ev = json.loads(r.read())
-    reply = replies.get(ev.get("body") or "", b"unknown")
+    body = ev.get("body") or ""
+    if body.startswith("req-"):
+        time.sleep(1)
+        reply = b'{"slept":true}'
+    else:
+        reply = replies.get(body, b"unknown")
     urllib.request.urlopen(urllib.request.Request(base + rid + "/response", data=reply, method="POST")).read()
 `
 
@@ -74,7 +79,13 @@ functions:
   text:
     runtime: lambda
     command: ["python3", "%[1]s/runtime.py"]
+  lambda-slow:
+    runtime: lambda
+    command: ["python3", "%[1]s/runtime.py"]
+    instances: 2
+    timeout: 3s
 triggers:
+  - http: {method: POST, path: /lambda-slow, function: lambda-slow}
   - http: {method: POST, path: /slow, function: slow}
   - http: {method: POST, path: /crash, function: crashy}
   - http: {method: POST, path: /crash-async, function: crashy, mode: async}
@@ -106,14 +117,23 @@ func runsOf(path, id string) int {
 }
 
 // TestE2ESyncRequestsQueueWithoutSharingATimeout: 12 concurrent requests
-// to a process function taking 1 s per event, with instances: 2 and
-// timeout: 3s. Each request's event runs alone on an instance, its timeout
-// counting its execution only: all 12 answer 200, none 504, although the
-// last wait about 5 s in the queue, and the last answers after about 6 s
-// (12 seconds of work on 2 instances).
+// to a function taking 1 s per event, with instances: 2 and timeout: 3s, a
+// process function and a Lambda runtime. Each request's event runs alone on
+// an instance, its timeout counting its execution only: all 12 answer 200,
+// none 504, although the last wait about 5 s in the queue, and the last
+// answers after about 6 s (12 seconds of work on 2 instances).
 func TestE2ESyncRequestsQueueWithoutSharingATimeout(t *testing.T) {
 	t.Parallel()
 	p, _ := startSyncGateway(t)
+	for _, fn := range []string{"slow", "lambda-slow"} {
+		t.Run(fn, func(t *testing.T) {
+			t.Parallel()
+			checkQueuedRequests(t, p, fn)
+		})
+	}
+}
+
+func checkQueuedRequests(t *testing.T, p *proc, fn string) {
 	const n = 12
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -125,7 +145,7 @@ func TestE2ESyncRequestsQueueWithoutSharingATimeout(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := do(t, "POST", p.http+"/slow", "text/plain", []byte(fmt.Sprint("req-", i)))
+			r := do(t, "POST", p.http+"/"+fn, "text/plain", []byte(fmt.Sprint("req-", i)))
 			mu.Lock()
 			defer mu.Unlock()
 			codes[i], ids[i] = r.code, r.header.Get("X-Sluice-Request-Id")
@@ -145,10 +165,10 @@ func TestE2ESyncRequestsQueueWithoutSharingATimeout(t *testing.T) {
 	}
 	var longest float64
 	waitFor(t, 10*time.Second, "every invocation line", func() bool {
-		return len(p.findLog("invocation", map[string]any{"function": "slow"})) >= n
+		return len(p.findLog("invocation", map[string]any{"function": fn})) >= n
 	})
 	for _, id := range ids {
-		ls := p.findLog("invocation", map[string]any{"function": "slow", "request_id": id})
+		ls := p.findLog("invocation", map[string]any{"function": fn, "request_id": id})
 		if len(ls) != 1 {
 			t.Errorf("%s: %d invocation lines, want 1", id, len(ls))
 			continue
