@@ -75,6 +75,10 @@ functions:
     runtime: process
     command: ["python3", "%[1]s/slow.py"]
     env: {RUNS_FILE: "%[1]s/crash-runs.txt", SLEEP_S: "0"}
+    # Each attempt after a crash waits for the replacement process, within
+    # its timeout: a long one, so that a slow start on a busy machine does
+    # not fail an attempt before it ran.
+    timeout: 30s
     retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}
   text:
     runtime: lambda
@@ -222,7 +226,7 @@ func TestE2ESyncIsTriedOnce(t *testing.T) {
 		t.Fatalf("async: %d %s", r.code, r.body)
 	}
 	id = r.header.Get("X-Sluice-Request-Id")
-	waitFor(t, 20*time.Second, "three runs of the async event", func() bool { return runsOf(runs, id) == 3 })
+	waitFor(t, 60*time.Second, "three runs of the async event", func() bool { return runsOf(runs, id) == 3 })
 	waitFor(t, 10*time.Second, "its last attempt logged", func() bool {
 		return len(p.findLog("invocation", map[string]any{"request_id": id, "attempt": 3})) == 1
 	})
