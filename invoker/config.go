@@ -43,6 +43,7 @@ type BatchConfig struct {
 	// timeout. A larger value opts in to sharing, for a function that
 	// finishes that many events within one timeout; the events a worker
 	// finished are still answered when a later one in the batch times out.
+	// It must not be above MaxItems.
 	SyncItems int
 }
 
@@ -145,6 +146,7 @@ func (c Config) Validate() error {
 	check(c.Retry.MaxBackoff < 0, "retry.max_backoff", "must not be negative, got %s", c.Retry.MaxBackoff)
 	check(c.Retry.MaxAge < 0, "retry.max_age", "must not be negative, got %s", c.Retry.MaxAge)
 	d := c.withDefaults()
+	check(d.Batch.SyncItems > d.Batch.MaxItems, "batch.sync_items", "(%d) must not be above batch.max_items (%d)", d.Batch.SyncItems, d.Batch.MaxItems)
 	check(d.Retry.MaxBackoff < d.Retry.Backoff, "retry.max_backoff", "(%s) must not be below retry.backoff (%s)", d.Retry.MaxBackoff, d.Retry.Backoff)
 	return errors.Join(errs...)
 }

@@ -365,3 +365,26 @@ func TestSyncEventsNeverBisected(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateSyncItems(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  BatchConfig
+		want string // "" for valid
+	}{
+		{"default", BatchConfig{}, ""},
+		{"up to max_items", BatchConfig{MaxItems: 5, SyncItems: 5}, ""},
+		{"up to the default max_items", BatchConfig{SyncItems: DefaultMaxItems}, ""},
+		{"negative", BatchConfig{SyncItems: -1}, "batch.sync_items: must not be negative, got -1"},
+		{"above max_items", BatchConfig{MaxItems: 5, SyncItems: 6}, "batch.sync_items: (6) must not be above batch.max_items (5)"},
+		{"above the default max_items", BatchConfig{SyncItems: DefaultMaxItems + 1}, "batch.sync_items: (101) must not be above batch.max_items (100)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Config{Batch: tt.cfg}.Validate()
+			if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/robfig/cron/v3"
 
+	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins/builtin"
 )
 
@@ -232,9 +233,10 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		"queue":       d.setMin(&fn.Queue, 1),
 		"batch": func(e kv) {
 			b := &fn.Batch
+			var maxItems, syncItems kv
 			d.object(e, fields{
-				"max_items":  d.setMin(&b.MaxItems, 1),
-				"sync_items": d.setMin(&b.SyncItems, 1),
+				"max_items":  func(e kv) { maxItems = e; d.setMin(&b.MaxItems, 1)(e) },
+				"sync_items": func(e kv) { syncItems = e; d.setMin(&b.SyncItems, 1)(e) },
 				"max_bytes":  d.setSize(&b.MaxBytes),
 				"max_wait": func(e kv) {
 					if v, ok := d.duration(e, true); ok {
@@ -245,6 +247,15 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 					}
 				},
 			})
+			if b.SyncItems > 0 {
+				limit, at := b.MaxItems, "at "+maxItems.vpos.String()
+				if limit == 0 {
+					limit, at = invoker.DefaultMaxItems, "by default"
+				}
+				if b.SyncItems > limit {
+					d.errorf(syncItems.vpos, "sync_items: %d is more than max_items %d %s", b.SyncItems, limit, at)
+				}
+			}
 		},
 		"retry": func(e kv) {
 			r := &fn.Retry

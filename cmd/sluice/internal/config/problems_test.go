@@ -589,10 +589,15 @@ triggers:
 			`t.yaml:8:22: cron: must not be empty`,
 			`t.yaml:8:27: schedule takes cron or rate, not both`,
 		}},
-		{"zero_sync_items", `functions:
+		{"sync_items", `functions:
   e: {runtime: process, command: [x], batch: {sync_items: 0}}
+  f: {runtime: process, command: [x], batch: {max_items: 4, sync_items: 5}}
+  g: {runtime: process, command: [x], batch: {sync_items: 101}}
+  h: {runtime: process, command: [x], batch: {sync_items: 100}}
 `, []string{
 			`t.yaml:2:59: sync_items: must be at least 1, got 0`,
+			`t.yaml:3:73: sync_items: 5 is more than max_items 4 at 3:58`,
+			`t.yaml:4:59: sync_items: 101 is more than max_items 100 by default`,
 		}},
 		{"negative_max_wait", `functions:
   e: {runtime: go, handler: echo, batch: {max_wait: -1ms}}
