@@ -101,12 +101,13 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // function taking 1 s per event, instances: 2, timeout: 3s and 8 concurrent
 // requests; the 6 that queued behind the first two were merged into one
 // batch of 6 and all failed as timed out, although each needed a third of
-// the timeout. Scaled down here: 200ms per event, a timeout of 600ms, and
-// 12 requests, 10 of them queued while both instances are busy. The last
-// wait in the queue for longer than the timeout, which must not count
-// against it: the timeout bounds an event's execution, as on Lambda.
+// the timeout. Scaled down here: 200ms per event, a timeout of 800ms, and
+// 14 requests, 12 of them queued while both instances are busy. The last
+// wait in the queue for about 1.2 s, longer than the timeout, which must
+// not count against it: the timeout bounds an event's execution, as on
+// Lambda.
 func TestQueuedSyncCallsKeepTheirOwnTimeout(t *testing.T) {
-	const perEvent, timeout, queued = 200 * time.Millisecond, 600 * time.Millisecond, 10
+	const perEvent, timeout, queued = 200 * time.Millisecond, 800 * time.Millisecond, 12
 	w := &slowWorker{perEvent: perEvent, gate: make(chan struct{})}
 	var logs syncBuffer
 	log := zerolog.New(&logs)
