@@ -1,0 +1,312 @@
+"""Sluice's runtime interface client for Python Lambda handlers.
+
+Standard library only. It imports the handler named by _HANDLER
+(FILE.FUNCTION, FILE may hold slashes: src/app.handler) from
+LAMBDA_TASK_ROOT once, then serves invocations from the Lambda Runtime API
+at AWS_LAMBDA_RUNTIME_API until it is stopped, as Lambda's own Python
+runtime does.
+
+Run with --check HANDLER (in the code folder) it only parses the handler's
+file and looks for the function at its top level, without running any of
+the function's code, and prints a problem as TYPE<TAB>MESSAGE.
+"""
+
+import ast
+import http.client
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+API_PREFIX = "/2018-06-01/runtime"
+
+
+class InitFailure(Exception):
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+def split_handler(handler):
+    """Returns (module path as written, module name, function name)."""
+    modpath, sep, fname = handler.rpartition(".")
+    if not sep or not modpath or not fname or modpath.endswith("/"):
+        raise InitFailure(
+            "Runtime.MalformedHandlerName",
+            "Bad handler '%s': not enough values to unpack (expected 2, got 1)" % handler,
+        )
+    return modpath, modpath.replace("/", "."), fname
+
+
+def load_handler(handler):
+    modpath, modname, fname = split_handler(handler)
+    try:
+        module = importlib.import_module(modname)
+    except SyntaxError as e:
+        raise InitFailure(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (modpath, e),
+            user_trace(e.__traceback__),
+        )
+    except ImportError as e:
+        raise InitFailure(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s" % (modpath, e),
+            user_trace(e.__traceback__),
+        )
+    except Exception as e:
+        raise InitFailure(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s: %s" % (modpath, type(e).__name__, e),
+            user_trace(e.__traceback__),
+        )
+    fn = getattr(module, fname, None)
+    if fn is None:
+        raise InitFailure(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'" % (fname, modpath),
+        )
+    if not callable(fn):
+        raise InitFailure(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' on module '%s' is not callable" % (fname, modpath),
+        )
+    return fn
+
+
+def user_trace(tb):
+    """The traceback without this file's frames, as Lambda reports it."""
+    frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__ and "importlib" not in f.filename]
+    return traceback.format_list(frames)
+
+
+def check(handler):
+    """Static check for sluice validate: the file parses and defines the
+    function at its top level. Runs none of the function's code."""
+    try:
+        modpath, _, fname = split_handler(handler)
+    except InitFailure as e:
+        return e.error_type, e.message
+    base = modpath
+    path = base + ".py"
+    if not os.path.isfile(path):
+        if os.path.isfile(os.path.join(base, "__init__.py")):
+            path = os.path.join(base, "__init__.py")
+        else:
+            return (
+                "Runtime.ImportModuleError",
+                "Unable to import module '%s': no file %s in %s" % (modpath, path, os.getcwd()),
+            )
+    try:
+        with open(path, "rb") as f:
+            src = f.read()
+        tree = ast.parse(src, filename=path)
+    except SyntaxError as e:
+        return (
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s (%s, line %s)" % (modpath, e.msg, path, e.lineno),
+        )
+    except (OSError, ValueError) as e:
+        return "Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modpath, e)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    names.add(t.id)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                names.add((a.asname or a.name).split(".")[0])
+        else:
+            # if/try blocks may define it conditionally: do not guess.
+            if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                return None
+    if fname not in names:
+        return "Runtime.HandlerNotFound", "Handler '%s' missing on module '%s' (%s)" % (fname, modpath, path)
+    return None
+
+
+class LambdaContext:
+    """The context object of Lambda's Python runtime."""
+
+    def __init__(self, request_id, deadline_ms, arn, client_context, identity):
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+        self.invoked_function_arn = arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = client_context
+        self.identity = identity
+
+    def get_remaining_time_in_millis(self):
+        return max(int(self._deadline_ms - time.time() * 1000), 0)
+
+    def __repr__(self):
+        return "LambdaContext([aws_request_id=%s,function_name=%s,function_version=%s,invoked_function_arn=%s])" % (
+            self.aws_request_id,
+            self.function_name,
+            self.function_version,
+            self.invoked_function_arn,
+        )
+
+
+class ClientContext:
+    def __init__(self, d):
+        self.client = d.get("client")
+        self.custom = d.get("custom")
+        self.env = d.get("env")
+
+
+current_request_id = ""
+
+
+class LambdaLogHandler(logging.Handler):
+    """Formats the logging module's records as Lambda does."""
+
+    def emit(self, record):
+        try:
+            msg = self.format(record)
+            t = time.gmtime(record.created)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % record.msecs
+            line = "[%s]\t%s\t%s\t%s" % (record.levelname, stamp, current_request_id, msg)
+            sys.stdout.write(line.replace("\n", "\r") + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+class RuntimeAPI:
+    def __init__(self, addr):
+        self.addr = addr
+        self.conn = http.client.HTTPConnection(addr)
+
+    def _do(self, method, path, body=None, headers=None):
+        for attempt in range(2):
+            try:
+                self.conn.request(method, API_PREFIX + path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                return r, r.read()
+            except (http.client.HTTPException, ConnectionError):
+                # The keep-alive connection was closed: one fresh try.
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.addr)
+                if attempt:
+                    raise
+
+    def next(self):
+        r, body = self._do("GET", "/invocation/next")
+        if r.status != 200:
+            raise SystemExit("runtime API: GET next: %d %s" % (r.status, body[:200]))
+        return r, body
+
+    def respond(self, request_id, body):
+        self._do("POST", "/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
+
+    def error(self, path, error_type, message, trace):
+        body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": trace}).encode()
+        self._do(
+            "POST",
+            path,
+            body,
+            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error_type},
+        )
+
+
+def log_error(error_type, message, trace):
+    line = "[ERROR] %s: %s" % (error_type, message)
+    if trace:
+        line += "\nTraceback (most recent call last):\n" + "".join(trace)
+    sys.stdout.write(line.rstrip("\n").replace("\n", "\r") + "\n")
+
+
+def main():
+    global current_request_id
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    handler = os.environ.get("_HANDLER", "")
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        problem = check(sys.argv[2])
+        if problem:
+            print("%s\t%s" % problem)
+            sys.exit(1)
+        return
+    root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    # The code folder comes first on the import path, as on Lambda; the
+    # client's own folder is not on it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sys.path.insert(0, root)
+    root_logger = logging.getLogger()
+    h = LambdaLogHandler()
+    h.setFormatter(logging.Formatter("%(message)s"))
+    root_logger.handlers[:] = [h]
+    api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    try:
+        fn = load_handler(handler)
+    except InitFailure as e:
+        log_error(e.error_type, e.message, e.trace)
+        api.error("/init/error", e.error_type, e.message, e.trace)
+        sys.exit(1)
+    while True:
+        r, body = api.next()
+        request_id = r.getheader("Lambda-Runtime-Aws-Request-Id")
+        current_request_id = request_id
+        try:
+            deadline = int(r.getheader("Lambda-Runtime-Deadline-Ms") or 0)
+        except ValueError:
+            deadline = 0
+        cc = r.getheader("Lambda-Runtime-Client-Context")
+        client_context = None
+        if cc:
+            try:
+                client_context = ClientContext(json.loads(cc))
+            except ValueError:
+                client_context = None
+        trace_id = r.getheader("Lambda-Runtime-Trace-Id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        ctx = LambdaContext(
+            request_id, deadline, r.getheader("Lambda-Runtime-Invoked-Function-Arn"), client_context, None
+        )
+        try:
+            event = json.loads(body) if body else None
+        except ValueError as e:
+            api.error(
+                "/invocation/%s/error" % request_id,
+                "Runtime.UnmarshalError",
+                "Unable to unmarshal input: %s" % e,
+                [],
+            )
+            continue
+        try:
+            result = fn(event, ctx)
+        except Exception as e:
+            trace = user_trace(e.__traceback__)
+            log_error(type(e).__name__, str(e), trace)
+            api.error("/invocation/%s/error" % request_id, type(e).__name__, str(e), trace)
+            continue
+        try:
+            out = json.dumps(result).encode()
+        except (TypeError, ValueError) as e:
+            msg = "Unable to marshal response: %s" % e
+            log_error("Runtime.MarshalError", msg, [])
+            api.error("/invocation/%s/error" % request_id, "Runtime.MarshalError", msg, [])
+            continue
+        api.respond(request_id, out)
+
+
+if __name__ == "__main__":
+    main()
