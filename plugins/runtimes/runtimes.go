@@ -84,7 +84,7 @@ func Candidates(kind, version string) []string {
 
 // Interpreter finds the program that runs kind's handlers: override when
 // set (a name looked up in PATH, or a path), else the first of Candidates
-// found in PATH. The error names what was looked for.
+// found in PATH (a version-named one only if `--version` runs). The error names what was looked for.
 func Interpreter(kind, version, override string) (string, error) {
 	if override != "" {
 		p, err := exec.LookPath(override)
@@ -94,12 +94,25 @@ func Interpreter(kind, version, override string) (string, error) {
 		return p, nil
 	}
 	cs := Candidates(kind, version)
-	for _, c := range cs {
-		if p, err := exec.LookPath(c); err == nil {
-			return p, nil
+	for i, c := range cs {
+		p, err := exec.LookPath(c)
+		if err != nil {
+			continue
 		}
+		// A version-named program may be a shim that only knows it is not
+		// installed (pyenv's): try it before settling on it.
+		if i < len(cs)-1 && !runs(p) {
+			continue
+		}
+		return p, nil
 	}
 	return "", fmt.Errorf("no %s in PATH (set interpreter: to the program)", strings.Join(cs, " or "))
+}
+
+func runs(prog string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, prog, "--version").Run() == nil
 }
 
 // CheckHandler checks a handler's spelling, FILE.FUNCTION (FILE may hold
