@@ -81,9 +81,13 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		w = p
 		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
 	case config.RuntimeLambda:
+		dir, err := absDir(fn.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dir: %w", cfg.Where("functions."+fn.Name+".dir"), err)
+		}
 		p, err := lambda.New(fn.Name, lambda.Config{
 			Command:          fn.Command,
-			Dir:              fn.Dir,
+			Dir:              dir,
 			Handler:          fn.Handler,
 			Instances:        fn.Instances,
 			Env:              fn.Env,

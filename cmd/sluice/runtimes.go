@@ -74,3 +74,13 @@ func codeDir(fn *config.Function) (string, error) {
 	}
 	return abs, nil
 }
+
+// absDir makes a runtime: lambda dir absolute: the runtime is started in
+// it, so a relative command must not be resolved twice. Empty stays empty
+// (the working directory).
+func absDir(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	return filepath.Abs(dir)
+}
