@@ -11,7 +11,7 @@
 // file and prints its path, or a problem as TYPE<TAB>MESSAGE.
 
 import fs from "node:fs";
-import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import util from "node:util";
@@ -108,31 +108,112 @@ function patchConsole() {
   console.fatal = write("FATAL");
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const [apiHost, apiPort] = (process.env.AWS_LAMBDA_RUNTIME_API || "").split(":");
+// RuntimeAPI is a minimal HTTP/1.1 client of the Runtime API on one
+// keep-alive connection, one request at a time: node:http's machinery costs
+// more than a small handler, and every invocation takes two requests.
+class RuntimeAPI {
+  constructor(addr) {
+    const i = addr.lastIndexOf(":");
+    this.hostHeader = addr;
+    this.host = addr.slice(0, i) || "127.0.0.1";
+    this.port = Number(addr.slice(i + 1));
+    this.sock = null;
+    this.buf = null;
+    this.pending = null;
+  }
 
-function request(method, p, body, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: apiHost, port: apiPort, method, path: API_PREFIX + p, agent, headers: headers || {} },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolve({ res, body: Buffer.concat(chunks) }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-    else req.end();
-  });
+  connect() {
+    const s = net.connect({ host: this.host, port: this.port });
+    s.setNoDelay(true);
+    s.on("data", (d) => {
+      this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+      this.parse();
+    });
+    const gone = (e) => {
+      if (this.sock === s) this.sock = null;
+      this.buf = null;
+      const p = this.pending;
+      this.pending = null;
+      if (p) p.reject(e || new Error("runtime API: connection closed"));
+    };
+    s.on("error", gone);
+    s.on("close", () => gone());
+    this.sock = s;
+  }
+
+  parse() {
+    const p = this.pending;
+    if (!p || !this.buf) return;
+    const end = this.buf.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const lines = this.buf.subarray(0, end).toString("latin1").split("\r\n");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = {};
+    for (let i = 1; i < lines.length; i++) {
+      const c = lines[i].indexOf(":");
+      if (c > 0) headers[lines[i].slice(0, c).trim().toLowerCase()] = lines[i].slice(c + 1).trim();
+    }
+    let body;
+    let rest;
+    if ((headers["transfer-encoding"] || "").toLowerCase() === "chunked") {
+      const chunks = [];
+      let at = end + 4;
+      for (;;) {
+        const eol = this.buf.indexOf("\r\n", at);
+        if (eol < 0) return;
+        const size = parseInt(this.buf.subarray(at, eol).toString("latin1"), 16);
+        if (size === 0) {
+          const fin = this.buf.indexOf("\r\n\r\n", eol - 2);
+          if (fin < 0) return;
+          rest = fin + 4;
+          break;
+        }
+        if (this.buf.length < eol + 2 + size + 2) return;
+        chunks.push(this.buf.subarray(eol + 2, eol + 2 + size));
+        at = eol + 2 + size + 2;
+      }
+      body = Buffer.concat(chunks);
+    } else {
+      const n = Number(headers["content-length"] || 0);
+      if (this.buf.length < end + 4 + n) return;
+      body = Buffer.from(this.buf.subarray(end + 4, end + 4 + n));
+      rest = end + 4 + n;
+    }
+    this.buf = rest < this.buf.length ? this.buf.subarray(rest) : null;
+    this.pending = null;
+    p.resolve({ status, headers, body });
+  }
+
+  once(method, p, body, headers) {
+    return new Promise((resolve, reject) => {
+      if (!this.sock) this.connect();
+      const b = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+      let head = `${method} ${API_PREFIX}${p} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nContent-Length: ${b.length}\r\n`;
+      for (const [k, v] of Object.entries(headers || {})) head += `${k}: ${v}\r\n`;
+      this.pending = { resolve, reject };
+      this.sock.write(Buffer.concat([Buffer.from(head + "\r\n", "latin1"), b]));
+    });
+  }
+
+  async request(method, p, body, headers) {
+    const fresh = !this.sock;
+    try {
+      return await this.once(method, p, body, headers);
+    } catch (e) {
+      if (fresh) throw e;
+      // The keep-alive connection was closed: one fresh try.
+      return this.once(method, p, body, headers);
+    }
+  }
 }
+
+const api = new RuntimeAPI(process.env.AWS_LAMBDA_RUNTIME_API || "127.0.0.1:9001");
+const request = (method, p, body, headers) => api.request(method, p, body, headers);
 
 function postError(p, type, message, trace) {
   const body = JSON.stringify({ errorMessage: message, errorType: type, stackTrace: trace });
   return request("POST", p, body, {
     "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(body),
     "Lambda-Runtime-Function-Error-Type": type,
   });
 }
@@ -241,12 +322,11 @@ async function main() {
   process.on("uncaughtException", (e) => fatal(e));
   process.on("unhandledRejection", (e) => fatal(e, "Runtime.UnhandledPromiseRejection"));
   for (;;) {
-    const { res, body } = await request("GET", "/invocation/next");
-    if (res.statusCode !== 200) {
-      process.stderr.write(`runtime API: GET next: ${res.statusCode} ${body.toString().slice(0, 200)}\n`);
+    const { status, headers: h, body } = await request("GET", "/invocation/next");
+    if (status !== 200) {
+      process.stderr.write(`runtime API: GET next: ${status} ${body.toString().slice(0, 200)}\n`);
       process.exit(1);
     }
-    const h = res.headers;
     const id = h["lambda-runtime-aws-request-id"];
     currentRequestId = id;
     if (h["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = h["lambda-runtime-trace-id"];
@@ -276,10 +356,7 @@ async function main() {
       await postError(`/invocation/${id}/error`, "Runtime.MarshalError", msg, []);
       continue;
     }
-    await request("POST", `/invocation/${id}/response`, payload, {
-      "Content-Type": "application/json",
-      "Content-Length": Buffer.byteLength(payload),
-    });
+    await request("POST", `/invocation/${id}/response`, payload, { "Content-Type": "application/json" });
   }
 }
 

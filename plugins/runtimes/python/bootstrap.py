@@ -12,11 +12,11 @@ the function's code, and prints a problem as TYPE<TAB>MESSAGE.
 """
 
 import ast
-import http.client
 import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -187,28 +187,94 @@ class LambdaLogHandler(logging.Handler):
 
 
 class RuntimeAPI:
-    def __init__(self, addr):
-        self.addr = addr
-        self.conn = http.client.HTTPConnection(addr)
+    """A minimal HTTP/1.1 client of the Runtime API on one keep-alive
+    connection: http.client's header parsing costs more than a small
+    handler, and every invocation takes two requests."""
 
-    def _do(self, method, path, body=None, headers=None):
+    def __init__(self, addr):
+        host, _, port = addr.rpartition(":")
+        self.host = addr
+        self.addr = (host or "127.0.0.1", int(port))
+        self.sock = None
+        self.rfile = None
+
+    def _connect(self):
+        s = socket.create_connection(self.addr)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = s
+        self.rfile = s.makefile("rb")
+
+    def _close(self):
+        if self.sock is not None:
+            try:
+                self.rfile.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.rfile = None
+
+    def _do(self, method, path, body=b"", headers=None):
+        head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
+            method,
+            API_PREFIX,
+            path,
+            self.host,
+            len(body),
+        )
+        for k, v in (headers or {}).items():
+            head += "%s: %s\r\n" % (k, v)
+        msg = head.encode("latin-1") + b"\r\n" + body
         for attempt in range(2):
             try:
-                self.conn.request(method, API_PREFIX + path, body=body, headers=headers or {})
-                r = self.conn.getresponse()
-                return r, r.read()
-            except (http.client.HTTPException, ConnectionError):
+                if self.sock is None:
+                    self._connect()
+                self.sock.sendall(msg)
+                return self._read()
+            except (OSError, ValueError):
                 # The keep-alive connection was closed: one fresh try.
-                self.conn.close()
-                self.conn = http.client.HTTPConnection(self.addr)
+                self._close()
                 if attempt:
                     raise
 
+    def _read(self):
+        f = self.rfile
+        line = f.readline(65537)
+        parts = line.split(None, 2)
+        if len(parts) < 2:
+            raise ValueError("runtime API: bad status line %r" % line[:100])
+        status = int(parts[1])
+        headers = {}
+        while True:
+            line = f.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(f.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while f.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(f.read(size))
+                f.readline(65537)
+            body = b"".join(chunks)
+        else:
+            n = int(headers.get("content-length") or 0)
+            body = f.read(n) if n else b""
+            if len(body) != n:
+                raise ValueError("runtime API: short body")
+        if headers.get("connection", "").lower() == "close":
+            self._close()
+        return status, headers, body
+
     def next(self):
-        r, body = self._do("GET", "/invocation/next")
-        if r.status != 200:
-            raise SystemExit("runtime API: GET next: %d %s" % (r.status, body[:200]))
-        return r, body
+        status, headers, body = self._do("GET", "/invocation/next")
+        if status != 200:
+            raise SystemExit("runtime API: GET next: %d %s" % (status, body[:200]))
+        return headers, body
 
     def respond(self, request_id, body):
         self._do("POST", "/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
@@ -259,27 +325,27 @@ def main():
         api.error("/init/error", e.error_type, e.message, e.trace)
         sys.exit(1)
     while True:
-        r, body = api.next()
-        request_id = r.getheader("Lambda-Runtime-Aws-Request-Id")
+        h, body = api.next()
+        request_id = h.get("lambda-runtime-aws-request-id")
         current_request_id = request_id
         try:
-            deadline = int(r.getheader("Lambda-Runtime-Deadline-Ms") or 0)
+            deadline = int(h.get("lambda-runtime-deadline-ms") or 0)
         except ValueError:
             deadline = 0
-        cc = r.getheader("Lambda-Runtime-Client-Context")
+        cc = h.get("lambda-runtime-client-context")
         client_context = None
         if cc:
             try:
                 client_context = ClientContext(json.loads(cc))
             except ValueError:
                 client_context = None
-        trace_id = r.getheader("Lambda-Runtime-Trace-Id")
+        trace_id = h.get("lambda-runtime-trace-id")
         if trace_id:
             os.environ["_X_AMZN_TRACE_ID"] = trace_id
         else:
             os.environ.pop("_X_AMZN_TRACE_ID", None)
         ctx = LambdaContext(
-            request_id, deadline, r.getheader("Lambda-Runtime-Invoked-Function-Arn"), client_context, None
+            request_id, deadline, h.get("lambda-runtime-invoked-function-arn"), client_context, None
         )
         try:
             event = json.loads(body) if body else None
