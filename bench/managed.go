@@ -17,7 +17,7 @@ server:
   admin_listen: "127.0.0.1:0"
   drain_timeout: 10s
 log: {level: warn, format: json}
-x-fn: &fn {instances: 2, queue: 4096, batch: {max_items: 4}}
+x-fn: &fn {instances: 2, queue: 4096, batch: {max_items: 1}}
 functions:
   py-managed:   {<<: *fn, runtime: python, handler: lambda_function.lambda_handler, code: plugins/examples/python-hello}
   py-process:   {<<: *fn, runtime: process, command: [python3, bench/testdata/lambda-process.py, plugins/examples/python-hello, lambda_function.lambda_handler]}

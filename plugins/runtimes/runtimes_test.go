@@ -75,7 +75,7 @@ func TestCheckHandler(t *testing.T) {
 	}
 }
 
-func interpreter(t *testing.T, kind string) string {
+func interpreter(t testing.TB, kind string) string {
 	t.Helper()
 	p, err := runtimes.Interpreter(kind, "", "")
 	if err != nil {
@@ -161,6 +161,14 @@ func (l *logs) all() string {
 
 // startPool runs handler from code on a managed runtime of kind.
 func startPool(t *testing.T, kind, code, handler string, l *logs) (*lambda.Pool, error) {
+	return startPoolTB(t, kind, code, handler, l)
+}
+
+func startPoolB(b *testing.B, kind, code, handler string) (*lambda.Pool, error) {
+	return startPoolTB(b, kind, code, handler, &logs{})
+}
+
+func startPoolTB(t testing.TB, kind, code, handler string, l *logs) (*lambda.Pool, error) {
 	t.Helper()
 	interp := interpreter(t, kind)
 	c, err := runtimes.Install()
@@ -186,6 +194,10 @@ func startPool(t *testing.T, kind, code, handler string, l *logs) (*lambda.Pool,
 }
 
 func invoke(t *testing.T, p *lambda.Pool, payload string) plugins.Result {
+	return invokeB(t, p, payload)
+}
+
+func invokeB(t testing.TB, p *lambda.Pool, payload string) plugins.Result {
 	t.Helper()
 	ev := &plugins.Event{ID: plugins.NewID(), Type: plugins.TypeInvoke, Source: "test", Data: []byte(payload)}
 	b := &plugins.Batch{ID: plugins.NewID(), Function: "fn", Deadline: time.Now().Add(5 * time.Second),

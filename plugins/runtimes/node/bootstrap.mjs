@@ -119,7 +119,8 @@ class RuntimeAPI {
     this.port = Number(addr.slice(i + 1));
     this.sock = null;
     this.buf = null;
-    this.pending = null;
+    this.pending = []; // requests written and not yet answered, in order
+    this.prefetched = null;
   }
 
   connect() {
@@ -132,9 +133,9 @@ class RuntimeAPI {
     const gone = (e) => {
       if (this.sock === s) this.sock = null;
       this.buf = null;
-      const p = this.pending;
-      this.pending = null;
-      if (p) p.reject(e || new Error("runtime API: connection closed"));
+      const ps = this.pending;
+      this.pending = [];
+      for (const p of ps) p.reject(e || new Error("runtime API: connection closed"));
     };
     s.on("error", gone);
     s.on("close", () => gone());
@@ -142,10 +143,14 @@ class RuntimeAPI {
   }
 
   parse() {
-    const p = this.pending;
-    if (!p || !this.buf) return;
+    while (this.pending.length && this.buf && this.parseOne());
+  }
+
+  // parseOne resolves the oldest request when its whole answer is in.
+  parseOne() {
+    const p = this.pending[0];
     const end = this.buf.indexOf("\r\n\r\n");
-    if (end < 0) return;
+    if (end < 0) return false;
     const lines = this.buf.subarray(0, end).toString("latin1").split("\r\n");
     const status = Number(lines[0].split(" ")[1]);
     const headers = {};
@@ -160,28 +165,29 @@ class RuntimeAPI {
       let at = end + 4;
       for (;;) {
         const eol = this.buf.indexOf("\r\n", at);
-        if (eol < 0) return;
+        if (eol < 0) return false;
         const size = parseInt(this.buf.subarray(at, eol).toString("latin1"), 16);
         if (size === 0) {
           const fin = this.buf.indexOf("\r\n\r\n", eol - 2);
-          if (fin < 0) return;
+          if (fin < 0) return false;
           rest = fin + 4;
           break;
         }
-        if (this.buf.length < eol + 2 + size + 2) return;
+        if (this.buf.length < eol + 2 + size + 2) return false;
         chunks.push(this.buf.subarray(eol + 2, eol + 2 + size));
         at = eol + 2 + size + 2;
       }
       body = Buffer.concat(chunks);
     } else {
       const n = Number(headers["content-length"] || 0);
-      if (this.buf.length < end + 4 + n) return;
+      if (this.buf.length < end + 4 + n) return false;
       body = Buffer.from(this.buf.subarray(end + 4, end + 4 + n));
       rest = end + 4 + n;
     }
     this.buf = rest < this.buf.length ? this.buf.subarray(rest) : null;
-    this.pending = null;
+    this.pending.shift();
     p.resolve({ status, headers, body });
+    return true;
   }
 
   once(method, p, body, headers) {
@@ -190,9 +196,38 @@ class RuntimeAPI {
       const b = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
       let head = `${method} ${API_PREFIX}${p} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nContent-Length: ${b.length}\r\n`;
       for (const [k, v] of Object.entries(headers || {})) head += `${k}: ${v}\r\n`;
-      this.pending = { resolve, reject };
+      this.pending.push({ resolve, reject });
       this.sock.write(Buffer.concat([Buffer.from(head + "\r\n", "latin1"), b]));
     });
+  }
+
+  // complete posts an invocation's end and, in the same write, the poll
+  // for the next one (HTTP/1.1 pipelining): the next invocation does not
+  // wait for a round trip. next() takes the poll's answer.
+  complete(p, body, headers) {
+    if (!this.sock) this.connect();
+    const s = this.sock;
+    s.cork();
+    const post = this.once("POST", p, body, headers);
+    const next = this.once("GET", "/invocation/next");
+    s.uncork();
+    post.catch(() => {}); // a lost connection shows in next
+    next.catch(() => {});
+    this.prefetched = next;
+    return post;
+  }
+
+  async next() {
+    const p = this.prefetched;
+    this.prefetched = null;
+    if (p) {
+      try {
+        return await p;
+      } catch {
+        // The connection was lost: poll again on a new one.
+      }
+    }
+    return this.request("GET", "/invocation/next");
   }
 
   async request(method, p, body, headers) {
@@ -212,7 +247,8 @@ const request = (method, p, body, headers) => api.request(method, p, body, heade
 
 function postError(p, type, message, trace) {
   const body = JSON.stringify({ errorMessage: message, errorType: type, stackTrace: trace });
-  return request("POST", p, body, {
+  const send = p === "/init/error" ? request : (_method, ...a) => api.complete(...a);
+  return send("POST", p, body, {
     "Content-Type": "application/json",
     "Lambda-Runtime-Function-Error-Type": type,
   });
@@ -322,7 +358,7 @@ async function main() {
   process.on("uncaughtException", (e) => fatal(e));
   process.on("unhandledRejection", (e) => fatal(e, "Runtime.UnhandledPromiseRejection"));
   for (;;) {
-    const { status, headers: h, body } = await request("GET", "/invocation/next");
+    const { status, headers: h, body } = await api.next();
     if (status !== 200) {
       process.stderr.write(`runtime API: GET next: ${status} ${body.toString().slice(0, 200)}\n`);
       process.exit(1);
@@ -356,7 +392,7 @@ async function main() {
       await postError(`/invocation/${id}/error`, "Runtime.MarshalError", msg, []);
       continue;
     }
-    await request("POST", `/invocation/${id}/response`, payload, { "Content-Type": "application/json" });
+    api.complete(`/invocation/${id}/response`, payload, { "Content-Type": "application/json" });
   }
 }
 

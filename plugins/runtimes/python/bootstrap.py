@@ -197,6 +197,7 @@ class RuntimeAPI:
         self.addr = (host or "127.0.0.1", int(port))
         self.sock = None
         self.rfile = None
+        self.prefetched = None
 
     def _connect(self):
         s = socket.create_connection(self.addr)
@@ -213,7 +214,7 @@ class RuntimeAPI:
                 pass
         self.sock = self.rfile = None
 
-    def _do(self, method, path, body=b"", headers=None):
+    def _msg(self, method, path, body=b"", headers=None):
         head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
             method,
             API_PREFIX,
@@ -223,7 +224,10 @@ class RuntimeAPI:
         )
         for k, v in (headers or {}).items():
             head += "%s: %s\r\n" % (k, v)
-        msg = head.encode("latin-1") + b"\r\n" + body
+        return head.encode("latin-1") + b"\r\n" + body
+
+    def _do(self, method, path, body=b"", headers=None):
+        msg = self._msg(method, path, body, headers)
         for attempt in range(2):
             try:
                 if self.sock is None:
@@ -235,6 +239,21 @@ class RuntimeAPI:
                 self._close()
                 if attempt:
                     raise
+
+    def _complete(self, path, body, headers):
+        """Posts an invocation's end and, in the same write, the poll for
+        the next one (HTTP/1.1 pipelining): the next invocation does not
+        wait for a round trip."""
+        msg = self._msg("POST", path, body, headers) + self._msg("GET", "/invocation/next")
+        try:
+            if self.sock is None:
+                self._connect()
+            self.sock.sendall(msg)
+            self._read()
+            self.prefetched = self._read()
+        except (OSError, ValueError):
+            self._close()
+            self.prefetched = None
 
     def _read(self):
         f = self.rfile
@@ -271,22 +290,22 @@ class RuntimeAPI:
         return status, headers, body
 
     def next(self):
-        status, headers, body = self._do("GET", "/invocation/next")
+        got, self.prefetched = self.prefetched, None
+        status, headers, body = got or self._do("GET", "/invocation/next")
         if status != 200:
             raise SystemExit("runtime API: GET next: %d %s" % (status, body[:200]))
         return headers, body
 
     def respond(self, request_id, body):
-        self._do("POST", "/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
+        self._complete("/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
 
     def error(self, path, error_type, message, trace):
         body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": trace}).encode()
-        self._do(
-            "POST",
-            path,
-            body,
-            {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error_type},
-        )
+        headers = {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error_type}
+        if path == "/init/error":
+            self._do("POST", path, body, headers)
+        else:
+            self._complete(path, body, headers)
 
 
 def log_error(error_type, message, trace):
