@@ -15,7 +15,9 @@ func FuzzHandler(f *testing.F) {
 	}
 	code := f.TempDir()
 	f.Fuzz(func(t *testing.T, s string) {
-		runtimes.Parse(s)
+		if kind, _, ok := runtimes.Parse(s); ok && kind != runtimes.Python && kind != runtimes.Node {
+			t.Fatalf("Parse(%q): kind %q", s, kind)
+		}
 		if runtimes.CheckHandler(s) != nil {
 			return
 		}

@@ -129,7 +129,7 @@ func CheckHandler(handler string) error {
 	case strings.HasPrefix(handler, "/"):
 		return fmt.Errorf("%q: FILE is relative to code:, not absolute", handler)
 	case strings.Contains("/"+handler[:slash+1], "/../"):
-		return fmt.Errorf("%q: FILE must stay inside code:", handler)
+		return fmt.Errorf("%q: FILE must stay inside the code folder", handler)
 	}
 	return nil
 }

@@ -62,8 +62,8 @@ func TestCheckHandler(t *testing.T) {
 		{".handler", "not FILE.FUNCTION"},
 		{"src/.handler", "not FILE.FUNCTION"},
 		{"/abs/index.handler", "not absolute"},
-		{"../up/index.handler", "inside code"},
-		{"a/../../index.handler", "inside code"},
+		{"../up/index.handler", "inside the code folder"},
+		{"a/../../index.handler", "inside the code folder"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.handler, func(t *testing.T) {

@@ -56,7 +56,7 @@ func TestManagedRuntimeProblems(t *testing.T) {
 		{"handler empty", `{runtime: nodejs, handler: ""}`, []string{
 			`t.yaml:2:33: handler: must not be empty`}},
 		{"handler outside code", `{runtime: nodejs, handler: ../x/index.handler}`, []string{
-			`t.yaml:2:33: handler: "../x/index.handler": FILE must stay inside code:`}},
+			`t.yaml:2:33: handler: "../x/index.handler": FILE must stay inside the code folder`}},
 		{"handler absolute", `{runtime: nodejs, handler: /x/index.handler}`, []string{
 			`t.yaml:2:33: handler: "/x/index.handler": FILE is relative to code:, not absolute`}},
 		{"command on python", `{runtime: python, handler: a.b, command: [x]}`, []string{
