@@ -129,6 +129,9 @@ func TestE2EManagedRuntimes(t *testing.T) {
 					"invokedFunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:" + fn, "memoryLimitInMB": "128",
 					"logGroupName": "/aws/lambda/" + fn, "logStreamName": "", "remainingMs": ""}
 			}
+			if fn == "node" && got["callbackWaitsForEmptyEventLoop"] != true {
+				t.Errorf("callbackWaitsForEmptyEventLoop = %v", got["callbackWaitsForEmptyEventLoop"])
+			}
 			for k, v := range fields {
 				s, _ := got[k].(string)
 				switch {

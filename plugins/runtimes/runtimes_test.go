@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -355,5 +355,36 @@ func TestNodeStyles(t *testing.T) {
 			}
 		}
 	}
-	_ = exec.ErrNotFound
+}
+
+// TestPythonLogs: print lines as written, the logging module's in Lambda's
+// format, a partial last line kept with its invocation, all tagged with
+// the request id.
+func TestPythonLogs(t *testing.T) {
+	code := writeFiles(t, map[string]string{
+		"app.py": "import logging\nlog = logging.getLogger()\nlog.setLevel(logging.INFO)\n\ndef handler(e, c):\n    print('plain', e['n'])\n    log.info('via logging')\n    print('no newline', end='')\n    return e\n",
+	})
+	l := &logs{}
+	p, err := startPool(t, runtimes.Python, code, "app.handler", l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &plugins.Event{ID: plugins.NewID(), Type: plugins.TypeInvoke, Source: "test", Data: []byte(`{"n":1}`)}
+	b := &plugins.Batch{ID: plugins.NewID(), Function: "fn", Deadline: time.Now().Add(5 * time.Second),
+		Events: []*plugins.Event{ev}, Results: make([]plugins.Result, 1)}
+	ctx, cancel := context.WithDeadline(context.Background(), b.Deadline)
+	defer cancel()
+	if err := p.Invoke(ctx, b); err != nil || b.Results[0].Err != nil {
+		t.Fatal(err, b.Results[0].Err)
+	}
+	all := l.all()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^` + ev.ID + ` plain 1$`),
+		regexp.MustCompile(`(?m)^` + ev.ID + ` \[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t` + ev.ID + `\tvia logging$`),
+		regexp.MustCompile(`(?m)^` + ev.ID + ` no newline$`),
+	} {
+		if !want.MatchString(all) {
+			t.Errorf("no line matching %s in:\n%s", want, all)
+		}
+	}
 }

@@ -308,6 +308,16 @@ class RuntimeAPI:
             self._complete(path, body, headers)
 
 
+def flush():
+    """A partial last line (print(..., end="")) belongs to this invocation:
+    out before its end is posted."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def log_error(error_type, message, trace):
     line = "[ERROR] %s: %s" % (error_type, message)
     if trace:
@@ -381,6 +391,7 @@ def main():
         except Exception as e:
             trace = user_trace(e.__traceback__)
             log_error(type(e).__name__, str(e), trace)
+            flush()
             api.error("/invocation/%s/error" % request_id, type(e).__name__, str(e), trace)
             continue
         try:
@@ -390,6 +401,7 @@ def main():
             log_error("Runtime.MarshalError", msg, [])
             api.error("/invocation/%s/error" % request_id, "Runtime.MarshalError", msg, [])
             continue
+        flush()
         api.respond(request_id, out)
 
 
