@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+sys.dont_write_bytecode = True  # nothing written into the example folder
 code, handler = sys.argv[1], sys.argv[2]
 sys.path.insert(0, code)
 proto = sys.stdout
