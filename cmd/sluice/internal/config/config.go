@@ -432,3 +432,15 @@ func (fn *Function) Managed() bool {
 func (fn *Function) LambdaPool() bool {
 	return fn.Runtime == RuntimeLambda || fn.Managed()
 }
+
+// RuntimeName returns the runtime as Lambda names it: "python3.12" and
+// "nodejs20.x" for a spelled version, else Runtime.
+func (fn *Function) RuntimeName() string {
+	switch {
+	case fn.RuntimeVersion == "":
+		return fn.Runtime
+	case fn.Runtime == RuntimeNodejs:
+		return "nodejs" + fn.RuntimeVersion + ".x"
+	}
+	return fn.Runtime + fn.RuntimeVersion
+}

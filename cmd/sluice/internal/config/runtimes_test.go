@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,9 @@ func TestManagedRuntimes(t *testing.T) {
 			got.Name, got.Pos = "", Pos{}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+			if name := got.RuntimeName(); tc.name != name && strings.HasPrefix(tc.name, got.Runtime) && !strings.Contains(tc.name, " ") {
+				t.Errorf("RuntimeName() = %q, want %q", name, tc.name)
 			}
 		})
 	}
