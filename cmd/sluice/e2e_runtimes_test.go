@@ -246,12 +246,14 @@ func TestE2EManagedInitErrors(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name, fn, line, want string
+		name, fn, want string
 	}{
-		{"python import", "{runtime: python, code: %s/py, handler: boom.handler}", "3:43", "Runtime.ImportModuleError: Unable to import module 'boom': No module named 'no_such_module_anywhere'"},
-		{"python handler", "{runtime: python, code: %s/py, handler: nofn.handler}", "3:43", "Runtime.HandlerNotFound: Handler 'handler' missing on module 'nofn'"},
-		{"node handler", "{runtime: nodejs, code: %s/node, handler: nofn.handler}", "3:45", "Runtime.HandlerNotFound: nofn.handler is undefined or not exported"},
-		{"node import", "{runtime: nodejs, code: %s/node, handler: throw.handler}", "3:45", "Runtime.ImportModuleError: Error: Cannot find module 'no-such-package-anywhere'"},
+		{"python import", "{runtime: python, code: %s/py, handler: boom.handler}", "Runtime.ImportModuleError: Unable to import module 'boom': No module named 'no_such_module_anywhere'"},
+		{"python handler", "{runtime: python, code: %s/py, handler: nofn.handler}", "Runtime.HandlerNotFound: Handler 'handler' missing on module 'nofn'"},
+		{"node handler", "{runtime: nodejs, code: %s/node, handler: nofn.handler}", "Runtime.HandlerNotFound: nofn.handler is undefined or not exported"},
+		{"node import", "{runtime: nodejs, code: %s/node, handler: throw.handler}", "Runtime.ImportModuleError: Error: Cannot find module 'no-such-package-anywhere'"},
+		{"python no file", "{runtime: python, code: %s/py, handler: missing.handler}", "handler: no " + dir + "/py/missing.py or"},
+		{"node no file", "{runtime: nodejs, code: %s/node, handler: missing.handler}", "handler: no " + dir + "/node/missing.js or"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
