@@ -22,6 +22,7 @@ import time
 import traceback
 
 API_PREFIX = "/2018-06-01/runtime"
+IMPORTLIB_DIR = os.path.dirname(importlib.__file__) + os.sep
 
 
 class InitFailure(Exception):
@@ -81,7 +82,11 @@ def load_handler(handler):
 
 def user_trace(tb):
     """The traceback without this file's frames, as Lambda reports it."""
-    frames = [f for f in traceback.extract_tb(tb) if f.filename != __file__ and "importlib" not in f.filename]
+    frames = [
+        f
+        for f in traceback.extract_tb(tb)
+        if f.filename != __file__ and not f.filename.startswith(("<frozen ", IMPORTLIB_DIR))
+    ]
     return traceback.format_list(frames)
 
 
