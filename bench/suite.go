@@ -152,6 +152,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	if err := runHTTPScenarios(ctx, &cfg, res); err != nil {
 		return res, err
 	}
+	if err := runManagedScenarios(ctx, &cfg, res); err != nil {
+		return res, err
+	}
 	if err := runOverload(ctx, &cfg, res); err != nil {
 		return res, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/configs"
 	"github.com/sluicehq/sluice/invoker/filter"
 	"github.com/sluicehq/sluice/plugins/goplugin"
+	"github.com/sluicehq/sluice/plugins/runtimes"
 )
 
 func defaultConfig() []byte { return configs.Default }
@@ -21,7 +23,8 @@ func defaultConfig() []byte { return configs.Default }
 // so that `sluice validate` catches what would stop `serve` at start: a Go
 // plugin that is missing or built unlike this binary, a process or Lambda
 // command that is not there or not executable, a dead-letter file whose
-// folder does not exist. Problems come back as *config.Errors, positioned.
+// folder does not exist, a Python or Node.js handler whose interpreter,
+// file or function is missing or whose file does not parse. Problems come back as *config.Errors, positioned.
 func checkRuntime(f *config.File) error {
 	var errs config.Errors
 	add := func(path, format string, args ...any) {
@@ -38,9 +41,39 @@ func checkRuntime(f *config.File) error {
 			if err := goplugin.Check(fn.Path); err != nil {
 				add(key+".path", "path: %v", err)
 			}
-		case config.RuntimeProcess, config.RuntimeLambda:
-			if err := checkCommand(fn.Command[0]); err != nil {
+		case config.RuntimeProcess:
+			if err := checkCommand(fn.Command[0], ""); err != nil {
 				add(key+".command", "command: %v", err)
+			}
+		case config.RuntimeLambda:
+			if fn.Dir != "" {
+				if st, err := os.Stat(fn.Dir); err != nil || !st.IsDir() {
+					add(key+".dir", "dir: folder %s does not exist", fn.Dir)
+					break
+				}
+			}
+			if err := checkCommand(fn.Command[0], fn.Dir); err != nil {
+				add(key+".command", "command: %v", err)
+			}
+		case config.RuntimePython, config.RuntimeNodejs:
+			interp, err := runtimes.Interpreter(fn.Runtime, fn.RuntimeVersion, fn.Interpreter)
+			if err != nil {
+				if fn.Interpreter != "" {
+					add(key+".interpreter", "%v", err)
+				} else {
+					add(key+".runtime", "runtime: %v", err)
+				}
+				break
+			}
+			code, err := codeDir(&fn)
+			if err != nil {
+				add(key+".code", "code: %v", err)
+				break
+			}
+			// What the runtime would report at start, as far as it can be
+			// told without running the function's code.
+			if err := runtimes.Check(context.Background(), fn.Runtime, interp, code, fn.Handler); err != nil {
+				add(key+".handler", "handler: %v", err)
 			}
 		}
 		if p := fn.DeadLetter.File; p != "" {
@@ -60,14 +93,17 @@ func checkRuntime(f *config.File) error {
 }
 
 // checkCommand reports a program that cannot be run: one with a slash must
-// exist (relative to the working directory, as the workers run it) and be
-// executable; one without is looked up in PATH.
-func checkCommand(prog string) error {
+// exist (relative to dir when set, else to the working directory, as the
+// workers run it) and be executable; one without is looked up in PATH.
+func checkCommand(prog, dir string) error {
 	if !strings.Contains(prog, "/") {
 		if _, err := exec.LookPath(prog); err != nil {
 			return fmt.Errorf("%q is not in PATH", prog)
 		}
 		return nil
+	}
+	if dir != "" && !filepath.IsAbs(prog) {
+		prog = filepath.Join(dir, prog)
 	}
 	st, err := os.Stat(prog)
 	switch {

@@ -53,6 +53,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 
 	icfg := fn.Invoker()
 	var w plugins.Worker
+	var closers []io.Closer
 	switch fn.Runtime {
 	case config.RuntimeGo:
 		h, ok := builtin.Lookup(fn.Handler)
@@ -80,8 +81,14 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		w = p
 		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
 	case config.RuntimeLambda:
+		dir, err := absDir(fn.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dir: %w", cfg.Where("functions."+fn.Name+".dir"), err)
+		}
 		p, err := lambda.New(fn.Name, lambda.Config{
 			Command:          fn.Command,
+			Dir:              dir,
+			Handler:          fn.Handler,
 			Instances:        fn.Instances,
 			Env:              fn.Env,
 			Memory:           fn.Memory,
@@ -94,11 +101,19 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		}
 		w = p
 		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+	case config.RuntimePython, config.RuntimeNodejs:
+		p, clients, err := managedPool(cfg, fn, effectiveTimeout(icfg), func(_ int, reason error) { onRestart(reason) }, logFn)
+		if err != nil {
+			return nil, err
+		}
+		w = p
+		closers = append(closers, clients)
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
 	default:
 		return nil, fmt.Errorf("%s: unknown runtime %q", cfg.At(fn.Pos), fn.Runtime)
 	}
 
-	f := &function{cfg: cfg, fn: fn}
+	f := &function{cfg: cfg, fn: fn, closers: closers}
 	var dlq invoker.DeadLetter
 	switch {
 	case fn.DeadLetter.File != "":
@@ -164,8 +179,14 @@ func startFunctions(ctx context.Context, fns []*function) error {
 		go func() {
 			defer wg.Done()
 			if err := f.inv.Start(ctx); err != nil {
+				where := f.cfg.At(f.fn.Pos)
+				var ie *lambda.InitError
+				if f.fn.Handler != "" && errors.As(err, &ie) {
+					// The runtime could not load its handler: point at it.
+					where = f.cfg.Where("functions." + f.fn.Name + ".handler")
+				}
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", f.cfg.At(f.fn.Pos), err))
+				errs = append(errs, fmt.Errorf("%s: %w", where, err))
 				mu.Unlock()
 			}
 		}()

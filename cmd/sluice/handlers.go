@@ -85,7 +85,7 @@ func functionInfos(cfg *config.File) map[string]gateway.FunctionInfo {
 			handler = fn.Env["_HANDLER"]
 		}
 		m[fn.Name] = gateway.FunctionInfo{
-			Runtime:  fn.Runtime,
+			Runtime:  fn.RuntimeName(),
 			Handler:  handler,
 			MemoryMB: int(fn.Memory >> 20),
 			Timeout:  effectiveTimeout(fn.Invoker()),

@@ -146,13 +146,29 @@ func (c Config) Validate() error {
 		switch {
 		case k == "" || strings.ContainsAny(k, "=\x00"):
 			errs = append(errs, fmt.Errorf("env.%s: not a valid variable name", strconv.Quote(k)))
-		case reserved[k]:
-			errs = append(errs, fmt.Errorf("env.%s: reserved: Sluice sets it for the Lambda runtime", k))
+		case CheckEnvKey(k) != nil:
+			errs = append(errs, fmt.Errorf("env.%s: %w", k, CheckEnvKey(k)))
 		case strings.IndexByte(v, 0) >= 0:
 			errs = append(errs, fmt.Errorf("env.%s: value holds a NUL byte", k))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckEnvKey reports a variable a function's env may not set because the
+// Pool sets it (AWS_LAMBDA_*, AWS_REGION, _HANDLER, LAMBDA_TASK_ROOT, TZ,
+// …): Validate's check, shared with the config loader so that a config
+// check and a start agree.
+func CheckEnvKey(k string) error {
+	switch {
+	case k == "_HANDLER":
+		return errors.New("reserved: Sluice sets it for the Lambda runtime from the function's handler: key")
+	case k == "LAMBDA_TASK_ROOT":
+		return errors.New("reserved: Sluice sets it for the Lambda runtime from the function's dir: (or code:) key")
+	case reserved[k]:
+		return errors.New("reserved: Sluice sets it for the Lambda runtime")
+	}
+	return nil
 }
 
 // baseEnv returns the function's environment without the per-process

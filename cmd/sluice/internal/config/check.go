@@ -30,7 +30,7 @@ func (d *decoder) applyDefaults(f *File) {
 	setDefault(&f.Log.Format, DefaultLogFormat)
 	for i := range f.Functions {
 		fn := &f.Functions[i]
-		if fn.Instances == 0 && (fn.Runtime == RuntimeProcess || fn.Runtime == RuntimeLambda) {
+		if fn.Instances == 0 && fn.Subprocess() {
 			fn.Instances = DefaultInstances
 		}
 	}

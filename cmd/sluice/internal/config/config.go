@@ -27,6 +27,10 @@ const (
 	RuntimePlugin  = "plugin"
 	RuntimeProcess = "process"
 	RuntimeLambda  = "lambda"
+	// RuntimePython and RuntimeNodejs are the managed runtimes: a Lambda
+	// handler (FILE.FUNCTION) run by Sluice's own runtime interface client.
+	RuntimePython = "python"
+	RuntimeNodejs = "nodejs"
 )
 
 // Kinds of a trigger (Trigger.Kind).
@@ -234,17 +238,36 @@ type Log struct {
 type Function struct {
 	// Name is the function's key, 1-64 letters, digits, '-' or '_'.
 	Name string
-	// Runtime is RuntimeGo, RuntimePlugin, RuntimeProcess or RuntimeLambda.
+	// Runtime is RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda,
+	// RuntimePython or RuntimeNodejs. Lambda's spelled versions
+	// (python3.12, nodejs20.x) are stored as RuntimePython and
+	// RuntimeNodejs with RuntimeVersion set.
 	Runtime string
-	// Handler is the registered builtin name (runtime go only).
+	// RuntimeVersion is the version of a spelled runtime name: "3.12" for
+	// python3.12, "20" for nodejs20.x; empty otherwise.
+	RuntimeVersion string
+	// Handler is the registered builtin name (runtime go), FILE.FUNCTION
+	// (runtime python and nodejs, required), or _HANDLER (runtime lambda,
+	// optional).
 	Handler string
+	// Code is the folder of a managed runtime's code (runtime python and
+	// nodejs): the working directory, LAMBDA_TASK_ROOT and the first entry
+	// of the import path. Defaults to the gateway's working directory.
+	Code string
+	// Interpreter is the program running a managed runtime (runtime python
+	// and nodejs). Defaults to the one the runtime name maps to in PATH
+	// (python3.12 or python3, node).
+	Interpreter string
+	// Dir is a Lambda runtime's working directory and LAMBDA_TASK_ROOT
+	// (runtime lambda). Defaults to the gateway's working directory.
+	Dir string
 	// Path is the plugin's .so file (runtime plugin only), as written.
 	Path string
 	// Command is the program and its arguments (runtime process and
 	// lambda only), never empty for those.
 	Command []string
-	// Instances is the number of processes (runtime process and lambda).
-	// Defaults to 1 for those, 0 for the others.
+	// Instances is the number of processes (runtime process, lambda,
+	// python and nodejs). Defaults to 1 for those, 0 for the others.
 	Instances int
 	// Env is the function's environment, nil when not set.
 	Env map[string]string
@@ -389,4 +412,39 @@ type Schedule struct {
 	// CatchUp fires a missed tick once when the gateway comes back.
 	// Defaults to true.
 	CatchUp bool
+}
+
+// Subprocess reports whether the function runs as processes (runtime
+// process, lambda, python or nodejs): what instances counts.
+func (fn *Function) Subprocess() bool {
+	switch fn.Runtime {
+	case RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs:
+		return true
+	}
+	return false
+}
+
+// Managed reports whether the function runs on a managed runtime (runtime
+// python or nodejs).
+func (fn *Function) Managed() bool {
+	return fn.Runtime == RuntimePython || fn.Runtime == RuntimeNodejs
+}
+
+// LambdaPool reports whether the function runs as a Lambda pool (runtime
+// lambda, python or nodejs), whose env may not set the variables the pool
+// sets.
+func (fn *Function) LambdaPool() bool {
+	return fn.Runtime == RuntimeLambda || fn.Managed()
+}
+
+// RuntimeName returns the runtime as Lambda names it: "python3.12" and
+// "nodejs20.x" for a spelled version, else Runtime.
+func (fn *Function) RuntimeName() string {
+	switch {
+	case fn.RuntimeVersion == "":
+		return fn.Runtime
+	case fn.Runtime == RuntimeNodejs:
+		return "nodejs" + fn.RuntimeVersion + ".x"
+	}
+	return fn.Runtime + fn.RuntimeVersion
 }

@@ -349,9 +349,9 @@ functions:
   d: {<<: text}
 `, noEnv), []string{
 		`t.yaml:2:47: timeout: invalid duration "soon" (want Go syntax like 300ms, 3s or 1h30m)`,
-		`t.yaml:5:15: unknown key "bogus" (want batch, command, concurrency, dead_letter, env, handler, instances, memory, path, queue, retry, runtime or timeout)`,
+		`t.yaml:5:15: unknown key "bogus" (want batch, code, command, concurrency, dead_letter, dir, env, handler, instances, interpreter, memory, path, queue, retry, runtime or timeout)`,
 		`t.yaml:6:16: <<: expected a mapping, got an integer`,
-		`t.yaml:7:3: function "d" needs runtime (go, plugin, process or lambda)`,
+		`t.yaml:7:3: function "d" needs runtime (go, plugin, process, lambda, python or nodejs)`,
 		`t.yaml:7:11: <<: expected a mapping or a list of mappings, got a string`,
 	})
 }

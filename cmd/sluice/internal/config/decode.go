@@ -10,6 +10,8 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins/builtin"
+	"github.com/sluicehq/sluice/plugins/lambda"
+	"github.com/sluicehq/sluice/plugins/runtimes"
 )
 
 // setStr stores e's string value in *dst.
@@ -170,7 +172,7 @@ func (d *decoder) log(e kv, l *Log) {
 	})
 }
 
-var runtimes = []string{RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda}
+var runtimeNames = []string{RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs}
 
 func (d *decoder) functions(e kv, f *File) {
 	es, _ := d.entries(e)
@@ -192,6 +194,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 	// written holds the entries of the runtime-specific keys, to report
 	// one that does not apply to the runtime at its place.
 	written := make(map[string]kv)
+	var envPos map[string]Pos
 	note := func(set func(kv)) func(kv) {
 		return func(e kv) {
 			written[e.key] = e
@@ -204,20 +207,32 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			if !ok {
 				return
 			}
-			for _, r := range runtimes {
+			for _, r := range runtimeNames {
 				if s == r {
 					fn.Runtime = s
 					return
 				}
 			}
-			if s == "" {
-				d.errorf(e.vpos, "runtime: must not be empty (want %s)", oneOf(runtimes))
+			if kind, version, ok := runtimes.Parse(s); ok {
+				fn.Runtime, fn.RuntimeVersion = kind, version
 				return
 			}
-			d.errorf(e.vpos, "runtime: unknown runtime %q (want %s)", s, oneOf(runtimes))
+			switch {
+			case s == "":
+				d.errorf(e.vpos, "runtime: must not be empty (want %s)", oneOf(runtimeNames))
+			case strings.HasPrefix(s, "java"):
+				d.errorf(e.vpos, "runtime: %q is not built in: run a Java function as runtime: lambda with AWS's Java runtime interface client as its command", s)
+			case strings.HasPrefix(s, "provided"):
+				d.errorf(e.vpos, "runtime: %q is Lambda's custom runtime: write runtime: lambda with the bootstrap as its command", s)
+			default:
+				d.errorf(e.vpos, "runtime: unknown runtime %q (want %s; python3.12 and nodejs20.x are read as python and nodejs)", s, oneOf(runtimeNames))
+			}
 		}),
-		"handler": note(d.setStr(&fn.Handler)),
-		"path":    note(d.setStr(&fn.Path)),
+		"handler":     note(d.setStr(&fn.Handler)),
+		"path":        note(d.setStr(&fn.Path)),
+		"code":        note(d.setStr(&fn.Code)),
+		"interpreter": note(d.setStr(&fn.Interpreter)),
+		"dir":         note(d.setStr(&fn.Dir)),
 		"command": note(func(e kv) {
 			list, ok := d.strList(e, false)
 			if ok && len(list) == 0 {
@@ -226,7 +241,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			fn.Command = list
 		}),
 		"instances":   note(d.setMin(&fn.Instances, 1)),
-		"env":         func(e kv) { fn.Env = d.env(e) },
+		"env":         func(e kv) { fn.Env, envPos = d.env(e) },
 		"timeout":     d.setDur(&fn.Timeout),
 		"memory":      d.setSize(&fn.Memory),
 		"concurrency": d.setMin(&fn.Concurrency, 1),
@@ -293,7 +308,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 	switch fn.Runtime {
 	case "":
 		if _, set := written["runtime"]; !set {
-			d.errorf(fn.Pos, "%s needs runtime (%s)", where, oneOf(runtimes))
+			d.errorf(fn.Pos, "%s needs runtime (%s)", where, oneOf(runtimeNames))
 		}
 		return true // the runtime's own keys cannot be judged
 	case RuntimeGo:
@@ -328,14 +343,45 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		if _, set := written["command"]; !set {
 			d.errorf(fn.Pos, "%s: runtime %s needs command, a list: the program and its arguments", where, fn.Runtime)
 		}
+		if h, set := written["handler"]; set && fn.Runtime == RuntimeLambda && fn.Handler == "" && !d.bad[h.path] {
+			d.errorf(h.vpos, "handler: must not be empty")
+		}
+	case RuntimePython, RuntimeNodejs:
+		h, set := written["handler"]
+		switch {
+		case !set:
+			d.errorf(fn.Pos, "%s: runtime %s needs handler, FILE.FUNCTION (as %s)", where, fn.Runtime, exampleHandler(fn.Runtime))
+		case d.bad[h.path]:
+		default:
+			if err := runtimes.CheckHandler(fn.Handler); err != nil {
+				d.errorf(h.vpos, "handler: %v", err)
+			}
+		}
 	}
+	for _, key := range []string{"code", "interpreter", "dir"} {
+		if e, set := written[key]; set && !d.bad[e.path] && fieldOf(fn, key) == "" {
+			d.errorf(e.vpos, "%s: must not be empty", key)
+		}
+	}
+	if fn.LambdaPool() {
+		// The pool's own check, so that validate and serve agree.
+		for k, p := range envPos {
+			if err := lambda.CheckEnvKey(k); err != nil {
+				d.errorf(p, "env.%s: %v", k, err)
+			}
+		}
+	}
+	managed := []string{RuntimePython, RuntimeNodejs}
 	only := map[string][]string{
-		"handler":   {RuntimeGo},
-		"path":      {RuntimePlugin},
-		"command":   {RuntimeProcess, RuntimeLambda},
-		"instances": {RuntimeProcess, RuntimeLambda},
+		"handler":     {RuntimeGo, RuntimeLambda, RuntimePython, RuntimeNodejs},
+		"path":        {RuntimePlugin},
+		"command":     {RuntimeProcess, RuntimeLambda},
+		"instances":   {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs},
+		"code":        managed,
+		"interpreter": managed,
+		"dir":         {RuntimeLambda},
 	}
-	for _, key := range []string{"handler", "path", "command", "instances"} {
+	for _, key := range []string{"handler", "path", "command", "instances", "code", "interpreter", "dir"} {
 		e, set := written[key]
 		if !set {
 			continue
@@ -345,19 +391,40 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			applies = applies || r == fn.Runtime
 		}
 		if !applies {
-			d.errorf(e.kpos, "%s: only used by runtime %s, not %s", key, strings.Join(only[key], " and "), fn.Runtime)
+			d.errorf(e.kpos, "%s: only used by runtime %s, not %s", key, andList(only[key]), fn.Runtime)
 		}
 	}
 	return true
 }
 
-// env decodes a mapping of environment variables; values are scalars.
-func (d *decoder) env(e kv) map[string]string {
+func exampleHandler(runtime string) string {
+	if runtime == RuntimePython {
+		return "lambda_function.lambda_handler"
+	}
+	return "index.handler"
+}
+
+func fieldOf(fn *Function, key string) string {
+	switch key {
+	case "code":
+		return fn.Code
+	case "interpreter":
+		return fn.Interpreter
+	case "dir":
+		return fn.Dir
+	}
+	return ""
+}
+
+// env decodes a mapping of environment variables; values are scalars. pos
+// holds each variable's key position.
+func (d *decoder) env(e kv) (m map[string]string, pos map[string]Pos) {
 	es, ok := d.entries(e)
 	if !ok || len(es) == 0 {
-		return nil
+		return nil, nil
 	}
-	m := make(map[string]string, len(es))
+	m = make(map[string]string, len(es))
+	pos = make(map[string]Pos, len(es))
 	for _, x := range es {
 		if x.key == "" || strings.ContainsAny(x.key, "=\x00") {
 			d.errorf(x.kpos, "env: invalid variable name %q", x.key)
@@ -369,9 +436,10 @@ func (d *decoder) env(e kv) map[string]string {
 		}
 		if s, _, ok := d.text(x); ok {
 			m[x.key] = s
+			pos[x.key] = x.kpos
 		}
 	}
-	return m
+	return m, pos
 }
 
 var kinds = []string{KindHTTP, KindStorage, KindKafka, KindCDC, KindSchedule}

@@ -231,7 +231,7 @@ triggers:
 		{"instances_on_go", `functions:
   e: {runtime: go, handler: echo, instances: 2}
 `, []string{
-			`t.yaml:2:35: instances: only used by runtime process and lambda, not go`,
+			`t.yaml:2:35: instances: only used by runtime process, lambda, python and nodejs, not go`,
 		}},
 		{"int_overflow", `functions:
   e: {runtime: go, handler: echo, queue: 99999999999999999999}
@@ -277,7 +277,7 @@ triggers:
     handler: echo
     path: x.so
 `, []string{
-			`t.yaml:5:5: handler: only used by runtime go, not process`,
+			`t.yaml:5:5: handler: only used by runtime go, lambda, python and nodejs, not process`,
 			`t.yaml:6:5: path: only used by runtime plugin, not process`,
 		}},
 		{"lambda_empty_command", `functions:
@@ -293,7 +293,7 @@ triggers:
 		{"missing_runtime", `functions:
   e: {handler: echo}
 `, []string{
-			`t.yaml:2:3: function "e" needs runtime (go, plugin, process or lambda)`,
+			`t.yaml:2:3: function "e" needs runtime (go, plugin, process, lambda, python or nodejs)`,
 		}},
 		{"negative_duration", `functions:
   e: {runtime: go, handler: echo, timeout: -3s}
@@ -538,9 +538,9 @@ triggers:
 			`t.yaml:2:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
 		}},
 		{"unknown_runtime", `functions:
-  e: {runtime: python}
+  e: {runtime: pyhton}
 `, []string{
-			`t.yaml:2:16: runtime: unknown runtime "python" (want go, plugin, process or lambda)`,
+			`t.yaml:2:16: runtime: unknown runtime "pyhton" (want go, plugin, process, lambda, python or nodejs; python3.12 and nodejs20.x are read as python and nodejs)`,
 		}},
 		{"unknown_top", `serve:
   listen: ":8080"
@@ -581,7 +581,7 @@ triggers:
   - schedule: {rate: , function: f}
   - schedule: {cron: " ", rate: 1s, function: f}
 `, []string{
-			`t.yaml:2:7: runtime: must not be empty (want go, plugin, process or lambda)`,
+			`t.yaml:2:7: runtime: must not be empty (want go, plugin, process, lambda, python or nodejs)`,
 			`t.yaml:3:35: dead_letter: set topic or file`,
 			`t.yaml:4:3: function name "": want 1 to 64 letters, digits, '-' or '_'`,
 			`t.yaml:6:22: cron: must not be empty`,

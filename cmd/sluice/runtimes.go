@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/plugins/lambda"
+	"github.com/sluicehq/sluice/plugins/runtimes"
+)
+
+// managedPool builds the Lambda pool of a runtime: python or nodejs
+// function: the interpreter running Sluice's runtime interface client,
+// written out into a private folder that the returned Clients removes.
+func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, onRestart func(int, error), logFn plugins.LogFunc) (*lambda.Pool, *runtimes.Clients, error) {
+	key := "functions." + fn.Name
+	interp, err := runtimes.Interpreter(fn.Runtime, fn.RuntimeVersion, fn.Interpreter)
+	if err != nil {
+		at := key + ".runtime"
+		if fn.Interpreter != "" {
+			at = key + ".interpreter"
+		}
+		return nil, nil, fmt.Errorf("%s: %w", cfg.Where(at), err)
+	}
+	code, err := codeDir(fn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: code: %w", cfg.Where(key+".code"), err)
+	}
+	if _, err := runtimes.HandlerFile(fn.Runtime, code, fn.Handler); err != nil {
+		return nil, nil, fmt.Errorf("%s: handler: %w", cfg.Where(key+".handler"), err)
+	}
+	clients, err := runtimes.Install()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
+	}
+	p, err := lambda.New(fn.Name, lambda.Config{
+		Command:          clients.Command(fn.Runtime, interp),
+		Dir:              code,
+		Handler:          fn.Handler,
+		Instances:        fn.Instances,
+		Env:              fn.Env,
+		Memory:           fn.Memory,
+		Timeout:          timeout,
+		BootstrapServers: cfg.Kafka.Brokers,
+		OnRestart:        onRestart,
+	}, logFn)
+	if err != nil {
+		_ = clients.Close()
+		return nil, nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
+	}
+	return p, clients, nil
+}
+
+// codeDir is a managed function's code folder, absolute: code: as written
+// (relative to the working directory), or the working directory.
+func codeDir(fn *config.Function) (string, error) {
+	dir := fn.Code
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("folder %s does not exist", dir)
+	case !st.IsDir():
+		return "", fmt.Errorf("%s is not a folder", dir)
+	}
+	return abs, nil
+}
+
+// absDir makes a runtime: lambda dir absolute: the runtime is started in
+// it, so a relative command must not be resolved twice. Empty stays empty
+// (the working directory).
+func absDir(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	return filepath.Abs(dir)
+}

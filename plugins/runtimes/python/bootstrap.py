@@ -1,0 +1,414 @@
+"""Sluice's runtime interface client for Python Lambda handlers.
+
+Standard library only. It imports the handler named by _HANDLER
+(FILE.FUNCTION, FILE may hold slashes: src/app.handler) from
+LAMBDA_TASK_ROOT once, then serves invocations from the Lambda Runtime API
+at AWS_LAMBDA_RUNTIME_API until it is stopped, as Lambda's own Python
+runtime does.
+
+Run with --check HANDLER (in the code folder) it only parses the handler's
+file and looks for the function at its top level, without running any of
+the function's code, and prints a problem as TYPE<TAB>MESSAGE.
+"""
+
+import ast
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+
+API_PREFIX = "/2018-06-01/runtime"
+IMPORTLIB_DIR = os.path.dirname(importlib.__file__) + os.sep
+
+
+class InitFailure(Exception):
+    def __init__(self, error_type, message, trace=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.trace = trace or []
+
+
+def split_handler(handler):
+    """Returns (module path as written, module name, function name)."""
+    modpath, sep, fname = handler.rpartition(".")
+    if not sep or not modpath or not fname or modpath.endswith("/"):
+        raise InitFailure(
+            "Runtime.MalformedHandlerName",
+            "Bad handler '%s': not enough values to unpack (expected 2, got 1)" % handler,
+        )
+    return modpath, modpath.replace("/", "."), fname
+
+
+def load_handler(handler):
+    modpath, modname, fname = split_handler(handler)
+    try:
+        module = importlib.import_module(modname)
+    except SyntaxError as e:
+        raise InitFailure(
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s" % (modpath, e),
+            user_trace(e.__traceback__),
+        )
+    except ImportError as e:
+        raise InitFailure(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s" % (modpath, e),
+            user_trace(e.__traceback__),
+        )
+    except Exception as e:
+        raise InitFailure(
+            "Runtime.ImportModuleError",
+            "Unable to import module '%s': %s: %s" % (modpath, type(e).__name__, e),
+            user_trace(e.__traceback__),
+        )
+    fn = getattr(module, fname, None)
+    if fn is None:
+        raise InitFailure(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' missing on module '%s'" % (fname, modpath),
+        )
+    if not callable(fn):
+        raise InitFailure(
+            "Runtime.HandlerNotFound",
+            "Handler '%s' on module '%s' is not callable" % (fname, modpath),
+        )
+    return fn
+
+
+def user_trace(tb):
+    """The traceback without this file's frames, as Lambda reports it."""
+    frames = [
+        f
+        for f in traceback.extract_tb(tb)
+        if f.filename != __file__ and not f.filename.startswith(("<frozen ", IMPORTLIB_DIR))
+    ]
+    return traceback.format_list(frames)
+
+
+def check(handler):
+    """Static check for sluice validate: the file parses and defines the
+    function at its top level. Runs none of the function's code."""
+    try:
+        modpath, _, fname = split_handler(handler)
+    except InitFailure as e:
+        return e.error_type, e.message
+    base = modpath
+    path = base + ".py"
+    if not os.path.isfile(path):
+        if os.path.isfile(os.path.join(base, "__init__.py")):
+            path = os.path.join(base, "__init__.py")
+        else:
+            return (
+                "Runtime.ImportModuleError",
+                "Unable to import module '%s': no file %s in %s" % (modpath, path, os.getcwd()),
+            )
+    try:
+        with open(path, "rb") as f:
+            src = f.read()
+        tree = ast.parse(src, filename=path)
+    except SyntaxError as e:
+        return (
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module '%s': %s (%s, line %s)" % (modpath, e.msg, path, e.lineno),
+        )
+    except (OSError, ValueError) as e:
+        return "Runtime.ImportModuleError", "Unable to import module '%s': %s" % (modpath, e)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    names.add(t.id)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                names.add((a.asname or a.name).split(".")[0])
+        else:
+            # if/try blocks may define it conditionally: do not guess.
+            if isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                return None
+    if fname not in names:
+        return "Runtime.HandlerNotFound", "Handler '%s' missing on module '%s' (%s)" % (fname, modpath, path)
+    return None
+
+
+class LambdaContext:
+    """The context object of Lambda's Python runtime."""
+
+    def __init__(self, request_id, deadline_ms, arn, client_context, identity):
+        self.aws_request_id = request_id
+        self._deadline_ms = deadline_ms
+        self.invoked_function_arn = arn
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.client_context = client_context
+        self.identity = identity
+
+    def get_remaining_time_in_millis(self):
+        return max(int(self._deadline_ms - time.time() * 1000), 0)
+
+    def __repr__(self):
+        return "LambdaContext([aws_request_id=%s,function_name=%s,function_version=%s,invoked_function_arn=%s])" % (
+            self.aws_request_id,
+            self.function_name,
+            self.function_version,
+            self.invoked_function_arn,
+        )
+
+
+class ClientContext:
+    def __init__(self, d):
+        self.client = d.get("client")
+        self.custom = d.get("custom")
+        self.env = d.get("env")
+
+
+current_request_id = ""
+
+
+class LambdaLogHandler(logging.Handler):
+    """Formats the logging module's records as Lambda does."""
+
+    def emit(self, record):
+        try:
+            msg = self.format(record)
+            t = time.gmtime(record.created)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % record.msecs
+            line = "[%s]\t%s\t%s\t%s" % (record.levelname, stamp, current_request_id, msg)
+            sys.stdout.write(line.replace("\n", "\r") + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+class RuntimeAPI:
+    """A minimal HTTP/1.1 client of the Runtime API on one keep-alive
+    connection: http.client's header parsing costs more than a small
+    handler, and every invocation takes two requests."""
+
+    def __init__(self, addr):
+        host, _, port = addr.rpartition(":")
+        self.host = addr
+        self.addr = (host or "127.0.0.1", int(port))
+        self.sock = None
+        self.rfile = None
+        self.prefetched = None
+
+    def _connect(self):
+        s = socket.create_connection(self.addr)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = s
+        self.rfile = s.makefile("rb")
+
+    def _close(self):
+        if self.sock is not None:
+            try:
+                self.rfile.close()
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = self.rfile = None
+
+    def _msg(self, method, path, body=b"", headers=None):
+        head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
+            method,
+            API_PREFIX,
+            path,
+            self.host,
+            len(body),
+        )
+        for k, v in (headers or {}).items():
+            head += "%s: %s\r\n" % (k, v)
+        return head.encode("latin-1") + b"\r\n" + body
+
+    def _do(self, method, path, body=b"", headers=None):
+        msg = self._msg(method, path, body, headers)
+        for attempt in range(2):
+            try:
+                if self.sock is None:
+                    self._connect()
+                self.sock.sendall(msg)
+                return self._read()
+            except (OSError, ValueError):
+                # The keep-alive connection was closed: one fresh try.
+                self._close()
+                if attempt:
+                    raise
+
+    def _complete(self, path, body, headers):
+        """Posts an invocation's end and, in the same write, the poll for
+        the next one (HTTP/1.1 pipelining): the next invocation does not
+        wait for a round trip."""
+        msg = self._msg("POST", path, body, headers) + self._msg("GET", "/invocation/next")
+        try:
+            if self.sock is None:
+                self._connect()
+            self.sock.sendall(msg)
+            self._read()
+            self.prefetched = self._read()
+        except (OSError, ValueError):
+            self._close()
+            self.prefetched = None
+
+    def _read(self):
+        f = self.rfile
+        line = f.readline(65537)
+        parts = line.split(None, 2)
+        if len(parts) < 2:
+            raise ValueError("runtime API: bad status line %r" % line[:100])
+        status = int(parts[1])
+        headers = {}
+        while True:
+            line = f.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(f.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while f.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(f.read(size))
+                f.readline(65537)
+            body = b"".join(chunks)
+        else:
+            n = int(headers.get("content-length") or 0)
+            body = f.read(n) if n else b""
+            if len(body) != n:
+                raise ValueError("runtime API: short body")
+        if headers.get("connection", "").lower() == "close":
+            self._close()
+        return status, headers, body
+
+    def next(self):
+        got, self.prefetched = self.prefetched, None
+        status, headers, body = got or self._do("GET", "/invocation/next")
+        if status != 200:
+            raise SystemExit("runtime API: GET next: %d %s" % (status, body[:200]))
+        return headers, body
+
+    def respond(self, request_id, body):
+        self._complete("/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
+
+    def error(self, path, error_type, message, trace):
+        body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": trace}).encode()
+        headers = {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error_type}
+        if path == "/init/error":
+            self._do("POST", path, body, headers)
+        else:
+            self._complete(path, body, headers)
+
+
+def flush():
+    """A partial last line (print(..., end="")) belongs to this invocation:
+    out before its end is posted."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def log_error(error_type, message, trace):
+    line = "[ERROR] %s: %s" % (error_type, message)
+    if trace:
+        line += "\nTraceback (most recent call last):\n" + "".join(trace)
+    sys.stdout.write(line.rstrip("\n").replace("\n", "\r") + "\n")
+
+
+def main():
+    global current_request_id
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    handler = os.environ.get("_HANDLER", "")
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        problem = check(sys.argv[2])
+        if problem:
+            print("%s\t%s" % problem)
+            sys.exit(1)
+        return
+    root = os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd()
+    # The code folder comes first on the import path, as on Lambda; the
+    # client's own folder is not on it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    sys.path.insert(0, root)
+    root_logger = logging.getLogger()
+    h = LambdaLogHandler()
+    h.setFormatter(logging.Formatter("%(message)s"))
+    root_logger.handlers[:] = [h]
+    api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    try:
+        fn = load_handler(handler)
+    except InitFailure as e:
+        log_error(e.error_type, e.message, e.trace)
+        api.error("/init/error", e.error_type, e.message, e.trace)
+        sys.exit(1)
+    while True:
+        h, body = api.next()
+        request_id = h.get("lambda-runtime-aws-request-id")
+        current_request_id = request_id
+        try:
+            deadline = int(h.get("lambda-runtime-deadline-ms") or 0)
+        except ValueError:
+            deadline = 0
+        cc = h.get("lambda-runtime-client-context")
+        client_context = None
+        if cc:
+            try:
+                client_context = ClientContext(json.loads(cc))
+            except ValueError:
+                client_context = None
+        trace_id = h.get("lambda-runtime-trace-id")
+        if trace_id:
+            os.environ["_X_AMZN_TRACE_ID"] = trace_id
+        else:
+            os.environ.pop("_X_AMZN_TRACE_ID", None)
+        ctx = LambdaContext(
+            request_id, deadline, h.get("lambda-runtime-invoked-function-arn"), client_context, None
+        )
+        try:
+            event = json.loads(body) if body else None
+        except ValueError as e:
+            api.error(
+                "/invocation/%s/error" % request_id,
+                "Runtime.UnmarshalError",
+                "Unable to unmarshal input: %s" % e,
+                [],
+            )
+            continue
+        try:
+            result = fn(event, ctx)
+        except Exception as e:
+            trace = user_trace(e.__traceback__)
+            log_error(type(e).__name__, str(e), trace)
+            flush()
+            api.error("/invocation/%s/error" % request_id, type(e).__name__, str(e), trace)
+            continue
+        try:
+            out = json.dumps(result).encode()
+        except (TypeError, ValueError) as e:
+            msg = "Unable to marshal response: %s" % e
+            log_error("Runtime.MarshalError", msg, [])
+            api.error("/invocation/%s/error" % request_id, "Runtime.MarshalError", msg, [])
+            continue
+        flush()
+        api.respond(request_id, out)
+
+
+if __name__ == "__main__":
+    main()
