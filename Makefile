@@ -55,12 +55,15 @@ lint: tidy-check
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	$(STATICCHECK) ./...
 
+# go mod tidy must not change go.mod/go.sum; the originals wait in a
+# private temp directory, restored when it did, removed either way.
 tidy-check:
-	@cp go.mod /tmp/sluice-go.mod.bak; cp go.sum /tmp/sluice-go.sum.bak; \
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp go.mod go.sum "$$tmp"/; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then \
 	  echo "go mod tidy changes go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
-	  cp /tmp/sluice-go.mod.bak go.mod; cp /tmp/sluice-go.sum.bak go.sum; exit 1; fi
+	  cp "$$tmp"/go.mod "$$tmp"/go.sum .; exit 1; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -176,10 +177,7 @@ func TestE2ECDCAndFilters(t *testing.T) {
 // the AWS CLI, as `aws lambda invoke --endpoint-url` users do.
 func TestE2ELambdaInvokeAPI(t *testing.T) {
 	t.Parallel()
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI is not installed")
-	}
+	aws := testtool.Need(t, "aws", "the AWS CLI, Debian package awscli")
 	dir := t.TempDir()
 	p := startSluice(t, writeConfig(t, dir, sourcesConfig(dir, freeAddr(t))))
 	out := filepath.Join(dir, "out.json")
