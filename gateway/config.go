@@ -18,7 +18,7 @@ import (
 // every zero field takes the default its comment names.
 type Config struct {
 	// Listen is the address ListenAndServe listens on (server.listen);
-	// Serve uses the listener it is given instead. Defaults to ":8080".
+	// Serve uses the listener it is given instead. Defaults to "127.0.0.1:8080": loopback only.
 	Listen string
 	// MaxBody is the largest request body accepted, in bytes
 	// (server.max_body); a larger one is answered 413. Defaults to 6 MiB,
@@ -72,7 +72,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultListen         = ":8080"
+	DefaultListen         = "127.0.0.1:8080"
 	DefaultMaxBody        = 6 << 20
 	DefaultMaxHeaderBytes = 16 << 10
 	DefaultReadTimeout    = 30 * time.Second
