@@ -52,6 +52,11 @@ func (c *SoakConfig) defaults() error {
 	if c.Sluice == "" || c.Dir == "" {
 		return errors.New("bench: soak needs the sluice binary and the repository root")
 	}
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return err
+	}
+	c.Dir = dir
 	if c.Duration <= 0 {
 		c.Duration = 5 * time.Minute
 	}
@@ -101,6 +106,9 @@ type SoakResult struct {
 	ReadyMS      []float64
 	// Crashes is the workers killed, by function.
 	Crashes map[string]int
+	// ReloadAt and CrashAt are when each reload and crash began, since the
+	// start of the load.
+	ReloadAt, CrashAt []time.Duration
 	// PeakRSS is the highest peak resident memory (VmHWM) of any gateway
 	// generation, in bytes.
 	PeakRSS int64
@@ -294,6 +302,7 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 			name := victims[i%len(victims)]
 			if pid := childRunning(readPID(pidfile), name); pid > 0 && syscall.Kill(pid, syscall.SIGKILL) == nil {
 				mu.Lock()
+				res.CrashAt = append(res.CrashAt, time.Since(start))
 				res.Crashes[strings.TrimSuffix(name, ".py")]++
 				mu.Unlock()
 			}
@@ -307,8 +316,12 @@ func RunSoak(ctx context.Context, cfg SoakConfig) (*SoakResult, error) {
 		}
 		interval := cfg.Duration / time.Duration(cfg.Reloads)
 		for i := 0; i < cfg.Reloads && sleepUntil(lctx, start.Add(interval/2+time.Duration(i)*interval)); i++ {
-			st, err := reloadOnce(lctx, cfg.Sluice, pidfile)
+			// Waited for past the end of the load, if need be: the old
+			// process drains before it exits.
+			at := time.Since(start)
+			st, err := reloadOnce(ctx, cfg.Sluice, pidfile)
 			mu.Lock()
+			res.ReloadAt = append(res.ReloadAt, at)
 			if err != nil {
 				res.ReloadErrors = append(res.ReloadErrors, fmt.Sprintf("reload %d: %v", i+1, err))
 			} else {
@@ -445,6 +458,15 @@ func (r *SoakResult) print(w io.Writer) {
 		h := r.HTTP[n]
 		fmt.Fprintf(bw, "requests %-9s %d, ok %d, errors: %s; p50 %.1fms p99 %.1fms max %.0fms\n",
 			n, h.Requests, h.OK, kinds(h.Errors), h.Latency.P50, h.Latency.P99, h.Latency.Max)
+		var secs []string
+		for _, sec := range h.Series {
+			if sec.Errors > 0 {
+				secs = append(secs, fmt.Sprintf("%ds: %d", sec.T, sec.Errors))
+			}
+		}
+		if len(secs) > 0 {
+			fmt.Fprintf(bw, "          failed requests by second of the run: %s\n", strings.Join(secs, ", "))
+		}
 	}
 	fmt.Fprintf(bw, "records   produced %d (errors: %s), consumed %d distinct (%d redelivered), lost %d\n",
 		r.Produced, kinds(r.ProduceErrors), r.Consumed, r.Redelivered, r.Lost)
@@ -452,9 +474,22 @@ func (r *SoakResult) print(w io.Writer) {
 	for _, e := range r.ReloadErrors {
 		fmt.Fprintf(bw, "; %s", e)
 	}
-	fmt.Fprintf(bw, "\ncrashes   %d (sink %d, hello.py %d), each worker killed with SIGKILL\n",
-		r.Crashes["sink"]+r.Crashes["hello"], r.Crashes["sink"], r.Crashes["hello"])
+	fmt.Fprintf(bw, "\n          at %s\n", seconds(r.ReloadAt))
+	fmt.Fprintf(bw, "crashes   %d (sink %d, hello.py %d), each worker killed with SIGKILL, at %s\n",
+		r.Crashes["sink"]+r.Crashes["hello"], r.Crashes["sink"], r.Crashes["hello"], seconds(r.CrashAt))
 	fmt.Fprintf(bw, "peak RSS  %d MiB (the gateway, highest of its generations)\n", r.PeakRSS>>20)
+}
+
+// seconds lists moments of the run in seconds.
+func seconds(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // kinds lists error counts by kind, "none" for none.
