@@ -156,7 +156,7 @@ func TestDefaults(t *testing.T) {
 		Server: Server{
 			Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20,
 			ReadTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
-			InvokeAPI: InvokeAPI{Auth: AuthNone},
+			InvokeAPI: InvokeAPI{Enabled: true, Auth: AuthNone}, // on: the default listen is loopback
 		},
 		Kafka: Kafka{EmbeddedPartitions: 8},
 		Log:   Log{Level: "info", Format: "json"},
