@@ -18,7 +18,7 @@ import (
 // every zero field takes the default its comment names.
 type Config struct {
 	// Listen is the address ListenAndServe listens on (server.listen);
-	// Serve uses the listener it is given instead. Defaults to ":8080".
+	// Serve uses the listener it is given instead. Defaults to "127.0.0.1:8080": loopback only.
 	Listen string
 	// MaxBody is the largest request body accepted, in bytes
 	// (server.max_body); a larger one is answered 413. Defaults to 6 MiB,
@@ -28,6 +28,9 @@ type Config struct {
 	// answered 431. It is also the size of each connection's read buffer.
 	// Defaults to 16 KiB.
 	MaxHeaderBytes int
+	// MaxHeaders is the most header fields a request may carry; more are
+	// answered 431, whatever their size. Defaults to 100.
+	MaxHeaders int
 	// ReadTimeout bounds reading one request, headers and body
 	// (server.read_timeout). Defaults to 30s.
 	ReadTimeout time.Duration
@@ -72,9 +75,10 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultListen         = ":8080"
+	DefaultListen         = "127.0.0.1:8080"
 	DefaultMaxBody        = 6 << 20
 	DefaultMaxHeaderBytes = 16 << 10
+	DefaultMaxHeaders     = 100
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultIdleTimeout    = 60 * time.Second
@@ -91,6 +95,7 @@ func (c Config) withDefaults() Config {
 	}
 	setInt(&c.MaxBody, DefaultMaxBody)
 	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&c.MaxHeaders, DefaultMaxHeaders)
 	setDur(&c.ReadTimeout, DefaultReadTimeout)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
@@ -124,6 +129,7 @@ func (c Config) Validate() error {
 	}
 	check(c.MaxBody < 0, "server.max_body", c.MaxBody)
 	check(c.MaxHeaderBytes < 0, "server.max_header_bytes", c.MaxHeaderBytes)
+	check(c.MaxHeaders < 0, "server.max_headers", c.MaxHeaders)
 	check(c.ReadTimeout < 0, "server.read_timeout", c.ReadTimeout)
 	check(c.WriteTimeout < 0, "server.write_timeout", c.WriteTimeout)
 	check(c.IdleTimeout < 0, "server.idle_timeout", c.IdleTimeout)

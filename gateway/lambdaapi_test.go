@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/builtin"
@@ -696,9 +697,7 @@ func (r *lineRecorder) has(s string) bool {
 }
 
 func TestLambdaAPIProcessTail(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
+	testtool.Need(t, "python3", "Debian package python3")
 	tap := NewLogTap()
 	pool, err := process.New("hello-py", process.Config{Command: []string{"python3", "../plugins/examples/hello.py"}}, tap.Log)
 	if err != nil {
@@ -726,10 +725,7 @@ func TestLambdaAPIProcessTail(t *testing.T) {
 
 // TestAWSCLI invokes functions with the AWS CLI, as a user would.
 func TestAWSCLI(t *testing.T) {
-	awsBin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("aws CLI not installed")
-	}
+	awsBin := testtool.Need(t, "aws", "the AWS CLI, Debian package awscli")
 	fns := map[string]*invoker.Function{
 		"echo": startFunction(t, "echo", builtinHandler(t, "echo"), invoker.Config{}, nil),
 		"fail": startFunction(t, "fail", builtinHandler(t, "fail"), invoker.Config{}, nil),

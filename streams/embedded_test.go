@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams/formats"
@@ -60,10 +61,7 @@ func TestEmbeddedAddressInUse(t *testing.T) {
 // TestKcatProducesToEmbedded has librdkafka (kcat) produce to the embedded
 // broker, creating the topic, and a trigger consume every record.
 func TestKcatProducesToEmbedded(t *testing.T) {
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat is not installed (CI installs it)")
-	}
+	kcat := testtool.Need(t, "kcat", "Debian package kcat")
 	emb := startEmbedded(t, 4)
 	const n = 500
 	var in bytes.Buffer

@@ -20,7 +20,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageErr("bench: want http, kafka or suite")
+		return usageErr("bench: want http, kafka, suite or soak")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -31,10 +31,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return benchKafka(ctx, args[1:], stdout, stderr)
 	case "suite":
 		return benchSuite(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return benchSoak(ctx, args[1:], stdout, stderr)
 	case "ceiling":
 		return benchCeiling(args[1:], stderr)
 	default:
-		return usageErr("bench: unknown target %q: want http, kafka or suite", args[0])
+		return usageErr("bench: unknown target %q: want http, kafka, suite or soak", args[0])
 	}
 }
 

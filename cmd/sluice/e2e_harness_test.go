@@ -23,8 +23,19 @@ var (
 	binOnce sync.Once
 	binPath string
 	binErr  error
+	binDir  string // holds binPath; TestMain removes it
 	repo    string // the repository root
 )
+
+// TestMain removes the binary the end-to-end tests built (about 55 MB with
+// the race detector), so that a run leaves nothing in the temp directory.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func sluiceBin(t testing.TB) string {
 	t.Helper()
@@ -39,6 +50,7 @@ func sluiceBin(t testing.TB) string {
 			binErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "sluice")
 		args := []string{"build", "-o", binPath}
 		if raceEnabled {

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/sluicehq/sluice/internal/testtool"
 )
 
 const (
@@ -65,21 +67,6 @@ func wantLambdaShaped(t *testing.T, r response, status int, errType string) {
 	if err := json.Unmarshal(r.body, &e); err != nil || r.code != status || r.header.Get("X-Amzn-ErrorType") != errType || e.Type != "User" || e.Message == "" {
 		t.Fatalf("got %d x-amzn-ErrorType %q %s, want %d %s with {\"Type\":\"User\",\"message\":…}", r.code, r.header.Get("X-Amzn-ErrorType"), r.body, status, errType)
 	}
-}
-
-// needClient returns the path of an outside client, skipping the test when
-// it is not installed, except in CI (CI=true), where that is a failure.
-func needClient(t *testing.T, name, hint string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not installed (%s), and CI=true makes a missing outside client a failure", name, hint)
-	}
-	t.Skipf("%s is not installed (%s)", name, hint)
-	return ""
 }
 
 // TestE2EInvokeAPISigV4 runs the real binary with the invoke API behind
@@ -186,7 +173,7 @@ triggers:
 	})
 
 	t.Run("AWS CLI", func(t *testing.T) {
-		bin := needClient(t, "aws", "the AWS CLI, pip package awscli or the v2 installer")
+		bin := testtool.Need(t, "aws", "the AWS CLI, Debian package awscli")
 		home := t.TempDir()
 		cliEnv := append(os.Environ(),
 			"AWS_ACCESS_KEY_ID="+e2eKeyID, "AWS_SECRET_ACCESS_KEY="+e2eSecret, "AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1",

@@ -14,17 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams"
 )
 
 func needKcat(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat (Debian package kcat, librdkafka) is not installed; .ci/run installs it")
-	}
-	return p
+	return testtool.Need(t, "kcat", "Debian package kcat, librdkafka; .ci/run installs it")
 }
 
 // kcatProduce sends n JSON records {"n":i} to topic with librdkafka's kcat.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -176,15 +177,17 @@ func TestE2ECDCAndFilters(t *testing.T) {
 // the AWS CLI, as `aws lambda invoke --endpoint-url` users do.
 func TestE2ELambdaInvokeAPI(t *testing.T) {
 	t.Parallel()
-	aws, err := exec.LookPath("aws")
-	if err != nil {
-		t.Skip("the AWS CLI is not installed")
-	}
+	aws := testtool.Need(t, "aws", "the AWS CLI, Debian package awscli")
 	dir := t.TempDir()
 	p := startSluice(t, writeConfig(t, dir, sourcesConfig(dir, freeAddr(t))))
 	out := filepath.Join(dir, "out.json")
-	cmd := exec.Command(aws, "lambda", "invoke", "--endpoint-url", p.http, "--function-name", "echo",
-		"--payload", `{"hello":"cli"}`, "--log-type", "Tail", out)
+	args := []string{"lambda", "invoke", "--endpoint-url", p.http, "--function-name", "echo",
+		"--payload", `{"hello":"cli"}`, "--log-type", "Tail"}
+	// CLI v2 reads --payload as base64 without this flag, which v1 rejects.
+	if version, _ := exec.Command(aws, "--version").CombinedOutput(); strings.HasPrefix(string(version), "aws-cli/2") {
+		args = append(args, "--cli-binary-format", "raw-in-base64-out")
+	}
+	cmd := exec.Command(aws, append(args, out)...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=x", "AWS_SECRET_ACCESS_KEY=x", "AWS_DEFAULT_REGION=us-east-1",
 		"AWS_CONFIG_FILE="+filepath.Join(dir, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"), "AWS_MAX_ATTEMPTS=1")
 	stdout, err := cmd.CombinedOutput()

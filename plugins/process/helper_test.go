@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/process"
 )
@@ -338,10 +339,7 @@ var (
 // returns its path. It skips when the go tool is missing.
 func procecho(t testing.TB) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("the go tool is not installed")
-	}
+	goTool := testtool.Need(t, "go", "the Go toolchain")
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "procecho")
 		if buildErr != nil {
@@ -361,11 +359,7 @@ func procecho(t testing.TB) string {
 // python3 returns the python3 program, skipping when it is missing.
 func python3(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
-	return p
+	return testtool.Need(t, "python3", "Debian package python3")
 }
 
 // withTimeout returns a context that ends after d, cancelled at the end of

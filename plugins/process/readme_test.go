@@ -3,12 +3,12 @@ package process_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins/process"
 )
 
@@ -29,10 +29,7 @@ func TestReadmeExamples(t *testing.T) {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
 			prog := map[string]string{"python": "python3", "js": "node"}[lang]
-			path, err := exec.LookPath(prog)
-			if err != nil {
-				t.Skipf("%s is not installed", prog)
-			}
+			path := testtool.Need(t, prog, "Debian package "+map[string]string{"python3": "python3", "node": "nodejs"}[prog])
 			file := filepath.Join(t.TempDir(), "fn."+lang)
 			if err := os.WriteFile(file, code, 0o644); err != nil {
 				t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 // Defaults applied by Parse when the file leaves a value out.
 const (
-	DefaultListen             = ":8080"
+	DefaultListen             = "127.0.0.1:8080"
 	DefaultAdminListen        = "127.0.0.1:9090"
 	DefaultMaxBody            = 6 << 20 // 6 MiB, Lambda's synchronous payload limit
 	DefaultReadTimeout        = 30 * time.Second
@@ -153,7 +153,8 @@ func parentPath(path string) string {
 
 // Server is the server section: the HTTP gateway and the admin listener.
 type Server struct {
-	// Listen is the gateway's address. Defaults to ":8080".
+	// Listen is the gateway's address. Defaults to "127.0.0.1:8080", loopback
+	// only: "0.0.0.0:8080" or ":8080" opens it to the network.
 	Listen string
 	// AdminListen serves /metrics, /healthz, /readyz and /debug/pprof.
 	// Defaults to "127.0.0.1:9090".

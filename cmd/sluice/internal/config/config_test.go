@@ -154,9 +154,9 @@ func TestDefaults(t *testing.T) {
 	want := File{
 		Path: "t.yaml",
 		Server: Server{
-			Listen: ":8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20,
+			Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20,
 			ReadTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
-			InvokeAPI: InvokeAPI{Auth: AuthNone},
+			InvokeAPI: InvokeAPI{Enabled: true, Auth: AuthNone}, // on: the default listen is loopback
 		},
 		Kafka: Kafka{EmbeddedPartitions: 8},
 		Log:   Log{Level: "info", Format: "json"},

@@ -84,7 +84,7 @@ func TestInvokeAPI(t *testing.T) {
 		{"default on loopback", "server: {listen: \"127.0.0.1:8080\"}\n", InvokeAPI{Enabled: true, Auth: AuthNone}},
 		{"default on localhost", "server: {listen: \"localhost:8080\"}\n", InvokeAPI{Enabled: true, Auth: AuthNone}},
 		{"default off on a public listener", "server: {listen: \":8080\"}\n", InvokeAPI{Enabled: false, Auth: AuthNone}},
-		{"default off without listen", "log: {level: info}\n", InvokeAPI{Enabled: false, Auth: AuthNone}},
+		{"default on without listen: the default listen is loopback", "log: {level: info}\n", InvokeAPI{Enabled: true, Auth: AuthNone}},
 		{"disabled on loopback", "server: {listen: \"127.0.0.1:8080\", invoke_api: {enabled: false}}\n", InvokeAPI{Auth: AuthNone}},
 		{"written means on", "server:\n  listen: \":8080\"\n  invoke_api: {auth: token, token: \"${T}\"}\n", InvokeAPI{Enabled: true, Auth: AuthToken, Token: "tok"}},
 		{"sigv4", "server:\n  listen: \"0.0.0.0:8080\"\n  invoke_api: {enabled: true, auth: sigv4, keys: {AKIDEXAMPLE: \"${SECRET}\"}, region: eu-west-1}\n",

@@ -1,0 +1,39 @@
+// Package testtool finds the outside programs tests drive (kcat, the AWS
+// CLI, python3, node, chromium…). Without one a test skips on a developer's
+// machine, but fails in CI (CI=true), where every one of them must be
+// installed: a skipped test there would pass what it never checked.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI: the CI environment variable is
+// a true value ("true", "1"…), as CI systems set it.
+func InCI() bool {
+	v, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && v
+}
+
+// Need returns the path of the program name on PATH. When it is missing,
+// the test fails in CI and skips elsewhere; hint says how to install it
+// ("Debian package kcat").
+func Need(t testing.TB, name, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	msg := name + " is not installed"
+	if hint != "" {
+		msg += " (" + hint + ")"
+	}
+	if InCI() {
+		t.Fatalf("%s; CI=true: a missing outside client fails rather than skips", msg)
+	}
+	t.Skip(msg + "; CI=true makes this a failure")
+	return ""
+}

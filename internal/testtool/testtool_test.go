@@ -1,0 +1,67 @@
+package testtool
+
+import (
+	"runtime"
+	"testing"
+)
+
+func TestInCI(t *testing.T) {
+	for _, tt := range []struct {
+		v    string
+		want bool
+	}{
+		{"", false}, {"true", true}, {"1", true}, {"false", false}, {"0", false}, {"yes", false},
+	} {
+		t.Run(tt.v, func(t *testing.T) {
+			t.Setenv("CI", tt.v)
+			if got := InCI(); got != tt.want {
+				t.Fatalf("CI=%q: InCI() = %v, want %v", tt.v, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNeed(t *testing.T) {
+	t.Setenv("CI", "true")
+	if p := Need(t, "sh", ""); p == "" {
+		t.Fatal("sh not found")
+	}
+	// A missing program fails in CI: run Need in a subtest-like recorder.
+	for _, ci := range []string{"true", ""} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			t.Setenv("CI", ci)
+			r := &recorder{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				Need(r, "sluice-no-such-program", "hint")
+			}()
+			<-done
+			if ci == "true" && (!r.failed || r.skipped) {
+				t.Fatalf("CI=true: failed %v, skipped %v; want a failure", r.failed, r.skipped)
+			}
+			if ci == "" && (r.failed || !r.skipped) {
+				t.Fatalf("no CI: failed %v, skipped %v; want a skip", r.failed, r.skipped)
+			}
+		})
+	}
+}
+
+// recorder records Fatalf and Skip instead of ending the test; both end the
+// goroutine that called them, as testing's do.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Fatalf(string, ...any) {
+	r.failed = true
+	runtime.Goexit()
+}
+
+func (r *recorder) Skip(...any) {
+	r.skipped = true
+	runtime.Goexit()
+}
