@@ -18,17 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/sluicehq/sluice/internal/testtool"
 )
 
-// needInterpreters skips when python3 or node is missing; .ci/run
-// installs both.
+// needInterpreters skips when python3 or node is missing (and fails in
+// CI); .ci/run installs both.
 func needInterpreters(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"python3", "node"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s is not installed; .ci/run installs it", p)
-		}
-	}
+	testtool.Need(t, "python3", "apt-get install python3")
+	testtool.Need(t, "node", "apt-get install nodejs")
 }
 
 // sdkClient is the AWS SDK's Lambda client aimed at the gateway.
@@ -343,12 +342,8 @@ func TestE2EManagedInitErrors(t *testing.T) {
 // with handler: and dir: on runtime: lambda.
 func TestE2ELambdaHandlerDir(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
-	}
+	testtool.Need(t, "curl", "apt-get install curl")
+	testtool.Need(t, "bash", "apt-get install bash")
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, `
 server: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}
