@@ -16,6 +16,7 @@ type Worker struct {
 	name    string
 	handler plugins.Handler
 	env     map[string]string
+	metrics plugins.MetricSink
 }
 
 var _ plugins.Worker = (*Worker)(nil)
@@ -26,6 +27,10 @@ func NewWorker(name string, h plugins.Handler, env map[string]string) *Worker {
 	return &Worker{name: name, handler: h, env: env}
 }
 
+// SetMetrics hands the custom metrics the function puts with
+// plugins.PutMetric to sink. Call it before the first Invoke.
+func (w *Worker) SetMetrics(sink plugins.MetricSink) { w.metrics = sink }
+
 // Start implements plugins.Worker; a Go function needs no preparation.
 func (w *Worker) Start(context.Context) error { return nil }
 
@@ -35,7 +40,7 @@ func (w *Worker) Close(context.Context) error { return nil }
 // Invoke runs every event of b in order. When the deadline passes mid-batch
 // it returns the context's error, failing the whole batch.
 func (w *Worker) Invoke(ctx context.Context, b *plugins.Batch) error {
-	ctx = plugins.WithFunction(ctx, w.name, w.env)
+	ctx = plugins.WithFunctionMetrics(ctx, w.name, w.env, w.metrics)
 	for i := 0; i < len(b.Events) && ctx.Err() == nil; {
 		i = w.runFrom(ctx, b, i)
 	}
