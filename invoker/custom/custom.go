@@ -245,4 +245,4 @@ func renderLabels(function string, dims []plugins.Dimension) string {
 
 var valueEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
-func escapeValue(s string) string { return valueEscaper.Replace(s) }
+func escapeValue(s string) string { return valueEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD")) }
