@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cloudflare/tableflip"
 	"github.com/rs/zerolog"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/invoker/custom"
 )
 
 func cmdServe(args []string, stderr io.Writer) (err error) {
@@ -59,6 +61,8 @@ type server struct {
 	admin *gateway.Admin
 	kafka kafkaParts
 	tap   *gateway.LogTap
+	// custom holds the functions' custom metrics, written on /metrics.
+	custom *custom.Registry
 
 	upg     *tableflip.Upgrader
 	handoff *handoff   // nil unless a reload started this process
@@ -99,7 +103,8 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int, ho *handoff) error {
 		ho = &handoff{Started: started}
 	}
 
-	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho}
+	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho, custom: custom.New(0)}
+	metrics.RegisterMetricsWriter(s.custom.WritePrometheus)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if ho != nil {
@@ -270,7 +275,7 @@ func (s *server) build() error {
 		return err
 	}
 	s.tap = gateway.NewLogTap()
-	deps := functionDeps{log: s.log, logTap: s.tap.Log}
+	deps := functionDeps{log: s.log, logTap: s.tap.Log, custom: s.custom}
 	if s.kafka.publisher != nil {
 		deps.deadLetterTopic = func(fn *config.Function) (invoker.DeadLetter, error) {
 			return s.kafka.publisher.DeadLetterTo(fn.DeadLetter.Topic), nil
