@@ -108,6 +108,26 @@ type Deps struct {
 	// DeadLetter receives finally failed events of items with DeadLetter
 	// set. When nil they are logged at error level, event included.
 	DeadLetter DeadLetter
+	// OnInvocation, when set, receives what each invocation log line says,
+	// on the invoker goroutine that settles the event (a status page keeps
+	// the last ones). It must be quick. Passed by value so that it costs no
+	// allocation.
+	OnInvocation func(inv Invocation)
+}
+
+// Invocation is one invocation of one event, as its log line tells it.
+type Invocation struct {
+	Function  string
+	RequestID string
+	Trigger   string
+	// Outcome is success, error, timeout, crash or abandoned.
+	Outcome   string
+	Err       error
+	Start     time.Time
+	Duration  time.Duration
+	BilledMS  int64
+	Attempt   int
+	BatchSize int
 }
 
 // Function is the invocation machinery of one function. Create it with New,
@@ -120,6 +140,7 @@ type Function struct {
 	log    zerolog.Logger
 	dlq    DeadLetter
 	m      *fnMetrics
+	onInv  func(Invocation)
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -171,6 +192,7 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 		worker:  w,
 		log:     log.With().Str("function", name).Logger(),
 		dlq:     deps.DeadLetter,
+		onInv:   deps.OnInvocation,
 		baseCtx: ctx,
 		cancel:  cancel,
 		sem:     make(chan struct{}, cfg.Concurrency),
@@ -847,6 +869,10 @@ func (f *Function) logItem(it *Item, outcome string, err error, start time.Time,
 
 // logLine writes the one line per invocation of an event.
 func (f *Function) logLine(it *Item, outcome string, err error, start time.Time, dur time.Duration, b *plugins.Batch) {
+	if f.onInv != nil {
+		f.onInv(Invocation{Function: f.name, RequestID: it.Event.ID, Trigger: it.Trigger, Outcome: outcome, Err: err,
+			Start: start, Duration: dur, BilledMS: billedMS(eventShare(dur, batchLen(b))), Attempt: it.attempts, BatchSize: batchLen(b)})
+	}
 	ev := f.log.Info()
 	if err != nil {
 		ev = f.log.Warn()
@@ -856,7 +882,7 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 	}
 	ev = ev.Str("request_id", it.Event.ID).Str("trigger", it.Trigger).
 		Float64("duration_ms", float64(dur.Microseconds())/1000).
-		Int64("billed_ms", billedMS(dur)).
+		Int64("billed_ms", billedMS(eventShare(dur, batchLen(b)))).
 		Str("outcome", outcome).
 		Int("attempt", it.attempts)
 	if b != nil {
@@ -869,6 +895,22 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 		ev = ev.Str("error", err.Error())
 	}
 	ev.Msg("invocation")
+}
+
+// eventShare is one event's share of a batch of n that took d: what each
+// event of the batch is billed for.
+func eventShare(d time.Duration, n int) time.Duration {
+	if n <= 1 {
+		return d
+	}
+	return d / time.Duration(n)
+}
+
+func batchLen(b *plugins.Batch) int {
+	if b == nil {
+		return 1
+	}
+	return len(b.Events)
 }
 
 // billedMS rounds a duration up to the next millisecond, as Lambda bills.
