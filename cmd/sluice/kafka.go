@@ -88,8 +88,8 @@ func (k *kafkaParts) startEmbedded(cfg *config.File, s *server) error {
 }
 
 func (k *kafkaParts) listenEmbedded(cfg *config.File, s *server) (*streams.Embedded, error) {
-	log := s.log.With().Str("component", "embedded-broker").Logger()
-	e, err := streams.StartEmbedded(k.addr, cfg.Kafka.EmbeddedPartitions, &log)
+	// StartEmbedded tags its lines with their component itself.
+	e, err := streams.StartEmbedded(k.addr, cfg.Kafka.EmbeddedPartitions, s.log)
 	if err != nil {
 		return nil, err
 	}
