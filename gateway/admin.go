@@ -41,6 +41,8 @@ type Admin struct {
 	auth  []byte // "Bearer <token>", nil without a token
 	ready func() error
 	log   zerolog.Logger
+	// status serves / and /status.json when set (SetStatus).
+	status *Status
 
 	mu      sync.Mutex
 	serving bool
@@ -168,6 +170,8 @@ func (a *Admin) serve(ctx *fasthttp.RequestCtx) {
 	case string(path) == "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		WriteMetrics(ctx)
+	case a.status != nil && (string(path) == "/" || string(path) == "/status.json"):
+		a.status.serveStatus(ctx, string(path) == "/status.json")
 	case string(path) == "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")
