@@ -80,12 +80,12 @@ type StatusTrigger struct {
 type statusFn struct {
 	StatusFunction
 	mu      sync.Mutex
-	samples [statusSamples]sample
+	samples [statusSamples]statusSample
 	next    int
 	filled  bool
 }
 
-type sample struct {
+type statusSample struct {
 	at  time.Time
 	dur time.Duration
 	err bool
@@ -162,7 +162,7 @@ func (s *Status) Observe(inv invoker.Invocation) {
 	failed := inv.Outcome != "success"
 	if f != nil {
 		f.mu.Lock()
-		f.samples[f.next] = sample{at: inv.Start.Add(inv.Duration), dur: inv.Duration, err: failed}
+		f.samples[f.next] = statusSample{at: inv.Start.Add(inv.Duration), dur: inv.Duration, err: failed}
 		f.next++
 		if f.next == len(f.samples) {
 			f.next, f.filled = 0, true

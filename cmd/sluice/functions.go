@@ -44,6 +44,8 @@ type functionDeps struct {
 	// custom, when set, receives the functions' custom metrics: EMF lines
 	// on their output and Go functions' plugins.PutMetric.
 	custom *custom.Registry
+	// onInvocation, when set, receives every invocation (the status page).
+	onInvocation func(invoker.Invocation)
 }
 
 // buildFunction creates fn's worker and invoker, not yet started.
@@ -127,7 +129,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		}
 		dlq = tdl
 	}
-	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq})
+	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq, OnInvocation: d.onInvocation})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams"
@@ -259,6 +260,8 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 			return
 		}
 		k.triggers = append(k.triggers, tr)
+		kind, _, _ := strings.Cut(sc.Name, ":")
+		s.status.AddTrigger(gateway.StatusTrigger{Name: sc.Name, Kind: kind, Function: t.Function, Group: sc.Group})
 	}
 	asyncTopics := map[[2]string]*config.Trigger{}
 	for i := range cfg.Triggers {

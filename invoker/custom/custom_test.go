@@ -11,19 +11,19 @@ import (
 func TestRegistry(t *testing.T) {
 	r := New(2)
 	add := func(fn string, m plugins.Metric) bool { return r.Add(fn, &m) }
-	if !add("orders", plugins.Metric{Namespace: "Shop", Name: "Latency", Unit: "Milliseconds", Dimensions: []plugins.Dimension{{"service", "cart"}, {"function", "x"}}, Values: []float64{250, 750}}) {
+	if !add("orders", plugins.Metric{Namespace: "Shop", Name: "Latency", Unit: "Milliseconds", Dimensions: []plugins.Dimension{{Name: "service", Value: "cart"}, {Name: "function", Value: "x"}}, Values: []float64{250, 750}}) {
 		t.Fatal("first series dropped")
 	}
-	if !add("orders", plugins.Metric{Namespace: "Shop", Name: "Latency", Unit: "Milliseconds", Dimensions: []plugins.Dimension{{"function", "x"}, {"service", "cart"}}, Values: []float64{1000}}) {
+	if !add("orders", plugins.Metric{Namespace: "Shop", Name: "Latency", Unit: "Milliseconds", Dimensions: []plugins.Dimension{{Name: "function", Value: "x"}, {Name: "service", Value: "cart"}}, Values: []float64{1000}}) {
 		t.Fatal("the same series (dimensions in another order) dropped")
 	}
 	if !add("orders", plugins.Metric{Namespace: "shop", Name: "orders placed", Unit: "Count", Values: []float64{1}}) {
 		t.Fatal("second series dropped")
 	}
-	if add("orders", plugins.Metric{Namespace: "shop", Name: "orders placed", Unit: "Count", Dimensions: []plugins.Dimension{{"id", "1"}}, Values: []float64{1}}) {
+	if add("orders", plugins.Metric{Namespace: "shop", Name: "orders placed", Unit: "Count", Dimensions: []plugins.Dimension{{Name: "id", Value: "1"}}, Values: []float64{1}}) {
 		t.Fatal("a third series over the cap of 2 was kept")
 	}
-	if !add("other", plugins.Metric{Namespace: "shop", Name: "bytes", Unit: "Kilobytes", Dimensions: []plugins.Dimension{{"9lives", "a\"b"}}, Values: []float64{2}}) {
+	if !add("other", plugins.Metric{Namespace: "shop", Name: "bytes", Unit: "Kilobytes", Dimensions: []plugins.Dimension{{Name: "9lives", Value: "a\"b"}}, Values: []float64{2}}) {
 		t.Fatal("another function's series dropped")
 	}
 	var b bytes.Buffer
