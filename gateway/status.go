@@ -252,7 +252,7 @@ func (s *Status) Report() StatusReport {
 		q, _ := m.sum("sluice_queue_depth", fn)
 		fs.Queued = int(q)
 		fs.ColdStarts, _ = m.sum("sluice_cold_starts_total", fn)
-		f.window(now, &fs)
+		f.window(now, min(now.Sub(s.start), statusWindow), &fs)
 		rep.Functions = append(rep.Functions, fs)
 	}
 	for _, t := range trigs {
@@ -276,8 +276,9 @@ func (s *Status) Report() StatusReport {
 }
 
 // window fills fs's rate, error rate and percentiles from f's samples in
-// the last statusWindow.
-func (f *statusFn) window(now time.Time, fs *FunctionStatus) {
+// the last statusWindow; the rate is over span, the window or less in the
+// process's first minute.
+func (f *statusFn) window(now time.Time, span time.Duration, fs *FunctionStatus) {
 	from := now.Add(-statusWindow)
 	var durs []time.Duration
 	errs := 0
@@ -301,7 +302,7 @@ func (f *statusFn) window(now time.Time, fs *FunctionStatus) {
 	if len(durs) == 0 {
 		return
 	}
-	fs.RatePerS = float64(len(durs)) / statusWindow.Seconds()
+	fs.RatePerS = float64(len(durs)) / max(span.Seconds(), 1)
 	fs.ErrorRate = float64(errs) / float64(len(durs))
 	slices.Sort(durs)
 	pct := func(p float64) float64 {
