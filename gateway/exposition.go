@@ -168,5 +168,10 @@ var familyHelp = map[string]string{
 	"sluice_schedule_owner":                 "1 on the instance that fires the schedule.",
 	"sluice_schedule_takeovers_total":       "Times this instance took over firing a schedule.",
 	"sluice_schedule_last_fired_seconds":    "Unix time the schedule last fired.",
+	"sluice_cold_starts_total":              "Instances started to serve an invocation (cold starts).",
+	"sluice_init_duration_seconds":          "Time an instance took to initialise before its first invocation.",
+	"sluice_instances":                      "Instances of the function, by state.",
+	"sluice_oom_kills_total":                "Instances killed for going over the function's memory limit.",
+	"sluice_custom_metrics_dropped_total":   "Custom metric data dropped: a new series over the function's cap, or an unknown unit.",
 	"sluice_event_age_seconds":              "Age of events when invoked, observed by the bench latency function.",
 }

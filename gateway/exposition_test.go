@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,5 +84,40 @@ func TestRegroup(t *testing.T) {
 		"# HELP untyped_thing untyped thing.\n# TYPE untyped_thing gauge\nuntyped_thing 3\n"
 	if got := string(regroup([]byte(in))); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestGrafanaDashboard: the dashboard in configs parses and queries only
+// families Sluice writes.
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile("../configs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Panels) == 0 {
+		t.Fatal("no panels")
+	}
+	re := regexp.MustCompile(`sluice_[a-z_]+`)
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, name := range re.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(name, "_bucket")
+				if familyHelp[base] == "" {
+					t.Errorf("panel %q queries %s, which Sluice does not write", p.Title, name)
+				}
+			}
+		}
 	}
 }
