@@ -34,8 +34,9 @@ type AdminConfig struct {
 // Admin is the admin listener: /metrics (Prometheus text of every
 // registered metrics set, Go runtime and process metrics included),
 // /healthz (200 while the process serves), /readyz (200 once ready, else
-// 503 naming what is not ready) and /debug/pprof/. Its methods are safe for
-// concurrent use.
+// 503 naming what is not ready), /debug/pprof/, and with SetStatus the
+// status page on / and its figures on /status.json. Its methods are safe
+// for concurrent use.
 type Admin struct {
 	srv   *fasthttp.Server
 	auth  []byte // "Bearer <token>", nil without a token
