@@ -1,8 +1,11 @@
 package invoker
 
 import (
+	"math"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 func TestEventShareBilling(t *testing.T) {
@@ -23,6 +26,33 @@ func TestEventShareBilling(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := billedMS(eventShare(tt.d, tt.n)); got != tt.want {
 				t.Fatalf("billed %dms, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGBSeconds(t *testing.T) {
+	tests := []struct {
+		name       string
+		memory     int64
+		size       int
+		d          time.Duration
+		billed, gb float64
+	}{
+		{"one event at the default 128 MiB", 0, 1, 1500 * time.Microsecond, 0.002, 0.002 / 8},
+		{"four events of 2.5ms at 1 GiB", 1 << 30, 4, 10 * time.Millisecond, 0.012, 0.012},
+		{"ten events in 1ms at 512 MiB", 512 << 20, 10, time.Millisecond, 0.010, 0.005},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &Function{cfg: Config{Memory: tt.memory}.withDefaults()}
+			m := newFnMetrics(metrics.NewSet(), "gb", f)
+			m.observeBatch(tt.size, tt.d)
+			if got := m.billed.Get(); math.Abs(got-tt.billed) > 1e-9 {
+				t.Errorf("billed %v s, want %v", got, tt.billed)
+			}
+			if got := m.gbSeconds.Get(); math.Abs(got-tt.gb) > 1e-9 {
+				t.Errorf("%v GB-s, want %v", got, tt.gb)
 			}
 		})
 	}
