@@ -36,11 +36,16 @@ functions:
     command: ["python3", "cmd/sluice/testdata/emf.py"]
     instances: 1
     memory: 256MiB
+  emf-lambda:
+    runtime: lambda
+    command: ["python3", "cmd/sluice/testdata/emf_bootstrap.py"]
+    instances: 1
   sink:
     runtime: go
     handler: sink
     env: {SINK_FILE: %[1]s/sink.jsonl}
 triggers:
+  - http: {method: POST, path: /emf-lambda, function: emf-lambda}
   - http: {method: POST, path: /echo, function: echo}
   - http: {method: POST, path: /fail, function: fail}
   - http: {method: POST, path: /emf, function: emf-py}
@@ -99,6 +104,20 @@ func TestE2EObservability(t *testing.T) {
 			t.Errorf("orders %v, want 6", v)
 		}
 		p.waitLog("invalid EMF line: no metric recorded", 10*time.Second)
+
+		// A Lambda custom runtime's stdout: two values of 1 and 2 KB.
+		for i := 0; i < 2; i++ {
+			if r := do(t, "POST", p.http+"/emf-lambda", "application/json", []byte(`{}`)); r.code != 200 {
+				t.Fatalf("emf-lambda: %d %s", r.code, r.body)
+			}
+		}
+		const lambdaLabels = `{function="emf-lambda",service="payments"}`
+		waitFor(t, 10*time.Second, "the Lambda runtime's EMF", func() bool {
+			return p.metric("sluice_custom_lambda_shop_payloadsize_bytes_count"+lambdaLabels) == 4
+		})
+		if v := p.metric("sluice_custom_lambda_shop_payloadsize_bytes_sum" + lambdaLabels); v != 6000 {
+			t.Errorf("payload size sum %v bytes, want 2 × (1+2) KB = 6000", v)
+		}
 		if n := len(p.findLog("sluice: warning: the process wrote a line to stdout that is not a result line; stdout is for the protocol, write logs to stderr", nil)); n != 0 {
 			t.Errorf("EMF on stdout was warned about as a stray print %d times", n)
 		}
