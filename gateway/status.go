@@ -347,8 +347,8 @@ func (s *Status) serveStatus(ctx *fasthttp.RequestCtx, asJSON bool) {
 	ctx.SetContentType("text/html; charset=utf-8")
 	// The first figures travel in the page, so it shows them even where
 	// its script cannot fetch /status.json (a token the browser does not
-	// send on fetch); < is escaped so the JSON cannot close the script.
-	doc = bytes.ReplaceAll(doc, []byte("<"), []byte(`\u003c`))
+	// send on fetch). json.Marshal escapes <, > and &, so the JSON cannot
+	// close the script element it sits in.
 	page := strings.Replace(statusHTML, "{{STATUS}}", string(doc), 1)
 	page = strings.Replace(page, "{{GENERATED}}", html.EscapeString(rep.Time.Format(time.RFC3339)), 1)
 	ctx.SetBodyString(page)

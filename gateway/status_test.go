@@ -1,8 +1,12 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,4 +124,45 @@ func FuzzRegroup(f *testing.F) {
 			t.Fatalf("%d sample lines out of %d: %q", got, want, in)
 		}
 	})
+}
+
+// TestAdminStatusPage: / and /status.json behind the admin token, the page
+// self-contained (no external asset) and carrying its first figures.
+func TestAdminStatusPage(t *testing.T) {
+	st := NewStatus(0)
+	st.AddFunction(StatusFunction{Name: "page-fn", Runtime: "process", Instances: 2})
+	st.Observe(invoker.Invocation{Function: "page-fn", RequestID: "req-<1>", Outcome: "success", Start: time.Now()})
+	a := NewAdmin(AdminConfig{Token: "s3cret"}, nil, Deps{})
+	a.SetStatus(st)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	})
+	url := "http://" + ln.Addr().String()
+	c := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range []string{"/", "/status.json"} {
+		if code, _ := get(t, c, url+path, ""); code != 401 {
+			t.Errorf("%s without the token: %d", path, code)
+		}
+	}
+	code, page := get(t, c, url+"/", "s3cret")
+	if code != 200 || !strings.Contains(page, `"name":"page-fn"`) || !strings.Contains(page, `req-\u003c1\u003e`) {
+		t.Fatalf("page %d:\n%s", code, page)
+	}
+	for _, external := range []string{"http://", "https://", "src=\"//", "@import"} {
+		if strings.Contains(page, external) {
+			t.Errorf("the page refers to an external asset (%s)", external)
+		}
+	}
+	code, doc := get(t, c, url+"/status.json", "s3cret")
+	var rep StatusReport
+	if err := json.Unmarshal([]byte(doc), &rep); code != 200 || err != nil || len(rep.Functions) != 1 || rep.Invocations[0].RequestID != "req-<1>" {
+		t.Fatalf("status.json %d %v: %s", code, err, doc)
+	}
 }
