@@ -204,9 +204,10 @@ func sanitize(s string) string {
 }
 
 // labelName sanitizes a dimension name into a label name: Prometheus'
-// characters, not starting with a digit, not reserved (__), and
-// function (Sluice's own label) renamed exported_function, as Prometheus
-// renames a clashing target label.
+// characters, not starting with a digit, not reserved (__), and function
+// (Sluice's own label), quantile and le (the labels of summaries and
+// histograms) renamed exported_<name>, as Prometheus renames a clashing
+// target label.
 func labelName(s string) string {
 	n := sanitize(s)
 	if n[0] >= '0' && n[0] <= '9' {
@@ -215,8 +216,9 @@ func labelName(s string) string {
 	if strings.HasPrefix(n, "__") {
 		n = "x" + n
 	}
-	if n == "function" {
-		n = "exported_function"
+	switch n {
+	case "function", "quantile", "le":
+		n = "exported_" + n
 	}
 	return n
 }

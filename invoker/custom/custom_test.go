@@ -46,6 +46,18 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+func TestLabelName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Service", "service"}, {"function", "exported_function"}, {"quantile", "exported_quantile"},
+		{"le", "exported_le"}, {"9x", "_9x"}, {"__name__", "x__name__"}, {"a-b c", "a_b_c"}, {"", "_"},
+	}
+	for _, tt := range tests {
+		if got := labelName(tt.in); got != tt.want {
+			t.Errorf("labelName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestFamilyName(t *testing.T) {
 	tests := []struct{ ns, name, suffix, want string }{
 		{"Shop", "Latency", "seconds", "sluice_custom_shop_latency_seconds"},
