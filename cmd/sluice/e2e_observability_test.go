@@ -136,13 +136,13 @@ func TestE2EObservability(t *testing.T) {
 			}
 		}
 		for name, typ := range map[string]dto.MetricType{
-			"sluice_invocations_total":              dto.MetricType_COUNTER,
-			"sluice_invocation_duration_seconds":    dto.MetricType_HISTOGRAM,
-			"sluice_batch_size":                     dto.MetricType_HISTOGRAM,
-			"sluice_gb_seconds_total":               dto.MetricType_COUNTER,
-			"sluice_billed_seconds_total":           dto.MetricType_COUNTER,
+			"sluice_invocations_total":               dto.MetricType_COUNTER,
+			"sluice_invocation_duration_seconds":     dto.MetricType_HISTOGRAM,
+			"sluice_batch_size":                      dto.MetricType_HISTOGRAM,
+			"sluice_gb_seconds_total":                dto.MetricType_COUNTER,
+			"sluice_billed_seconds_total":            dto.MetricType_COUNTER,
 			"sluice_custom_shop_cartlatency_seconds": dto.MetricType_SUMMARY,
-			"sluice_queue_depth":                    dto.MetricType_GAUGE,
+			"sluice_queue_depth":                     dto.MetricType_GAUGE,
 		} {
 			if f := fams[name]; f == nil || f.GetType() != typ {
 				t.Errorf("family %s: %v, want type %v", name, f, typ)
