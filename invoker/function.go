@@ -55,6 +55,7 @@ type Item struct {
 	Ref any
 
 	attempts int
+	billed   int64 // ms billed for the last attempt that ran
 	enqueued time.Time
 	size     int
 	group    int  // on the first item of a group: its length; the rest of the group follows it in the queue
@@ -646,7 +647,7 @@ func (f *Function) run(items []*Item, start time.Time) {
 	timedOut := err != nil && ctx.Err() == context.DeadlineExceeded
 	ctx.release()
 	dur := time.Since(start)
-	f.m.observeBatch(len(items), dur)
+	f.m.observeBatch(len(items), dur, billItems(items, b, err == nil, dur))
 
 	switch {
 	case err == nil:
@@ -663,8 +664,10 @@ func (f *Function) run(items []*Item, start time.Time) {
 	case timedOut || errors.Is(err, context.DeadlineExceeded):
 		terr := &TimeoutError{After: f.cfg.Timeout}
 		if f.shouldBisect(items, false) {
-			f.bisect(items)
+			// Log before the halves are queued: once queued, another
+			// runner may run them, and their items, at once.
 			f.logBatch(items, "timeout", terr, start, dur, b)
+			f.bisect(items)
 			return
 		}
 		for _, it := range items {
@@ -674,8 +677,8 @@ func (f *Function) run(items []*Item, start time.Time) {
 	default:
 		werr := &WorkerError{Err: err}
 		if f.shouldBisect(items, true) {
-			f.bisect(items)
 			f.logBatch(items, "crash", werr, start, dur, b)
+			f.bisect(items)
 			return
 		}
 		for _, it := range items {
@@ -683,6 +686,23 @@ func (f *Function) run(items []*Item, start time.Time) {
 			f.failItem(it, werr, "crash", start, dur, b)
 		}
 	}
+}
+
+// billItems sets the ms each item is billed for this attempt: what the
+// worker measured for the event when it did (plugins.Result.Duration),
+// else its share of the batch's duration, rounded up to 1 ms; and returns
+// their sum, counted once per batch since every item is logged once.
+func billItems(items []*Item, b *plugins.Batch, ok bool, dur time.Duration) int64 {
+	share := billedMS(eventShare(dur, len(items)))
+	var total int64
+	for i, it := range items {
+		it.billed = share
+		if ok && b.Results[i].Duration > 0 {
+			it.billed = billedMS(b.Results[i].Duration)
+		}
+		total += it.billed
+	}
+	return total
 }
 
 // batchPool recycles batches: workers must not keep a Batch after Invoke
@@ -869,9 +889,15 @@ func (f *Function) logItem(it *Item, outcome string, err error, start time.Time,
 
 // logLine writes the one line per invocation of an event.
 func (f *Function) logLine(it *Item, outcome string, err error, start time.Time, dur time.Duration, b *plugins.Batch) {
+	// An event settled without running (expired in the queue, abandoned)
+	// has no batch and costs nothing.
+	billed := int64(0)
+	if b != nil {
+		billed = it.billed
+	}
 	if f.onInv != nil {
 		f.onInv(Invocation{Function: f.name, RequestID: it.Event.ID, Trigger: it.Trigger, Outcome: outcome, Err: err,
-			Start: start, Duration: dur, BilledMS: billedMS(eventShare(dur, batchLen(b))), Attempt: it.attempts, BatchSize: batchLen(b)})
+			Start: start, Duration: dur, BilledMS: billed, Attempt: it.attempts, BatchSize: batchLen(b)})
 	}
 	ev := f.log.Info()
 	if err != nil {
@@ -882,7 +908,7 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 	}
 	ev = ev.Str("request_id", it.Event.ID).Str("trigger", it.Trigger).
 		Float64("duration_ms", float64(dur.Microseconds())/1000).
-		Int64("billed_ms", billedMS(eventShare(dur, batchLen(b)))).
+		Int64("billed_ms", billed).
 		Str("outcome", outcome).
 		Int("attempt", it.attempts)
 	if b != nil {

@@ -75,13 +75,12 @@ func (m *fnMetrics) invocation(trigger, outcome string) *metrics.Counter {
 	return c
 }
 
-// observeBatch bills each of the batch's events, as Lambda bills each
-// invocation: its share of the batch's duration rounded up to the
-// millisecond, times the function's memory for GB-seconds.
-func (m *fnMetrics) observeBatch(size int, d time.Duration) {
+// observeBatch records a batch that took d and billed billedMS over its
+// events (billItems), times the function's memory for GB-seconds.
+func (m *fnMetrics) observeBatch(size int, d time.Duration, billedMS int64) {
 	m.duration.Update(d.Seconds())
 	m.batchSize.Update(float64(size))
-	billed := float64(int64(max(size, 1))*billedMS(eventShare(d, size))) / 1000
+	billed := float64(billedMS) / 1000
 	m.billed.Add(billed)
 	m.gbSeconds.Add(billed * m.memoryGB)
 }
