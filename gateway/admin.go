@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -35,13 +34,16 @@ type AdminConfig struct {
 // Admin is the admin listener: /metrics (Prometheus text of every
 // registered metrics set, Go runtime and process metrics included),
 // /healthz (200 while the process serves), /readyz (200 once ready, else
-// 503 naming what is not ready) and /debug/pprof/. Its methods are safe for
-// concurrent use.
+// 503 naming what is not ready), /debug/pprof/, and with SetStatus the
+// status page on / and its figures on /status.json. Its methods are safe
+// for concurrent use.
 type Admin struct {
 	srv   *fasthttp.Server
 	auth  []byte // "Bearer <token>", nil without a token
 	ready func() error
 	log   zerolog.Logger
+	// status serves / and /status.json when set (SetStatus).
+	status *Status
 
 	mu      sync.Mutex
 	serving bool
@@ -168,7 +170,9 @@ func (a *Admin) serve(ctx *fasthttp.RequestCtx) {
 	switch {
 	case string(path) == "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		metrics.WritePrometheus(ctx, true)
+		WriteMetrics(ctx)
+	case a.status != nil && (string(path) == "/" || string(path) == "/status.json"):
+		a.status.serveStatus(ctx, string(path) == "/status.json")
 	case string(path) == "/healthz":
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBodyString("ok\n")

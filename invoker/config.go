@@ -23,6 +23,9 @@ type Config struct {
 	Batch BatchConfig
 	// Retry is the retry policy of events submitted with retries.
 	Retry RetryConfig
+	// Memory is the memory the function is billed for, in bytes, in
+	// sluice_gb_seconds_total. Defaults to 128 MiB, Lambda's default.
+	Memory int64
 }
 
 // BatchConfig says when a batch is dispatched: when it holds MaxItems events
@@ -84,6 +87,7 @@ const (
 	DefaultBackoff     = 100 * time.Millisecond
 	DefaultMaxBackoff  = 10 * time.Second
 	DefaultMaxAge      = time.Hour
+	DefaultMemory      = 128 << 20
 )
 
 // Delay is the wait before retry number attempt (1 for the first retry):
@@ -112,6 +116,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.Retry.Backoff, DefaultBackoff)
 	setDur(&c.Retry.MaxBackoff, DefaultMaxBackoff)
 	setDur(&c.Retry.MaxAge, DefaultMaxAge)
+	if c.Memory <= 0 {
+		c.Memory = DefaultMemory
+	}
 	return c
 }
 

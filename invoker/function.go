@@ -58,6 +58,7 @@ type Item struct {
 	Ref any
 
 	attempts int
+	billed   int64 // ms billed for the last attempt that ran
 	enqueued time.Time
 	size     int
 	group    int  // on the first item of a group: its length; the rest of the group follows it in the queue
@@ -114,6 +115,26 @@ type Deps struct {
 	// DeadLetter receives finally failed events of items with DeadLetter
 	// set. When nil they are logged at error level, event included.
 	DeadLetter DeadLetter
+	// OnInvocation, when set, receives what each invocation log line says,
+	// on the invoker goroutine that settles the event (a status page keeps
+	// the last ones). It must be quick. Passed by value so that it costs no
+	// allocation.
+	OnInvocation func(inv Invocation)
+}
+
+// Invocation is one invocation of one event, as its log line tells it.
+type Invocation struct {
+	Function  string
+	RequestID string
+	Trigger   string
+	// Outcome is success, error, timeout, crash or abandoned.
+	Outcome   string
+	Err       error
+	Start     time.Time
+	Duration  time.Duration
+	BilledMS  int64
+	Attempt   int
+	BatchSize int
 }
 
 // Function is the invocation machinery of one function. Create it with New,
@@ -126,6 +147,7 @@ type Function struct {
 	log    zerolog.Logger
 	dlq    DeadLetter
 	m      *fnMetrics
+	onInv  func(Invocation)
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -177,6 +199,7 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 		worker:  w,
 		log:     log.With().Str("function", name).Logger(),
 		dlq:     deps.DeadLetter,
+		onInv:   deps.OnInvocation,
 		baseCtx: ctx,
 		cancel:  cancel,
 		sem:     make(chan struct{}, cfg.Concurrency),
@@ -629,7 +652,7 @@ func (f *Function) run(items []*Item, start time.Time) {
 	timedOut := err != nil && ctx.Err() == context.DeadlineExceeded
 	ctx.release()
 	dur := time.Since(start)
-	f.m.observeBatch(len(items), dur)
+	f.m.observeBatch(len(items), dur, billItems(items, b, err == nil, dur))
 
 	switch {
 	case err == nil:
@@ -693,6 +716,23 @@ func (f *Function) failBatch(items []*Item, err error, outcome string, start tim
 		it.attempts++
 		f.failItem(it, err, outcome, start, dur, b)
 	}
+}
+
+// billItems sets the ms each item is billed for this attempt: what the
+// worker measured for the event when it did (plugins.Result.Duration),
+// else its share of the batch's duration, rounded up to 1 ms; and returns
+// their sum, counted once per batch since every item is logged once.
+func billItems(items []*Item, b *plugins.Batch, ok bool, dur time.Duration) int64 {
+	share := billedMS(eventShare(dur, len(items)))
+	var total int64
+	for i, it := range items {
+		it.billed = share
+		if ok && b.Results[i].Duration > 0 {
+			it.billed = billedMS(b.Results[i].Duration)
+		}
+		total += it.billed
+	}
+	return total
 }
 
 // batchPool recycles batches: workers must not keep a Batch after Invoke
@@ -876,6 +916,16 @@ func (f *Function) logItem(it *Item, outcome string, err error, start time.Time,
 
 // logLine writes the one line per invocation of an event.
 func (f *Function) logLine(it *Item, outcome string, err error, start time.Time, dur time.Duration, b *plugins.Batch) {
+	// An event settled without running (expired in the queue, abandoned)
+	// has no batch and costs nothing.
+	billed := int64(0)
+	if b != nil {
+		billed = it.billed
+	}
+	if f.onInv != nil {
+		f.onInv(Invocation{Function: f.name, RequestID: it.Event.ID, Trigger: it.Trigger, Outcome: outcome, Err: err,
+			Start: start, Duration: dur, BilledMS: billed, Attempt: it.attempts, BatchSize: batchLen(b)})
+	}
 	ev := f.log.Info()
 	if err != nil {
 		ev = f.log.Warn()
@@ -886,7 +936,7 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 	ev = ev.Str("request_id", it.Event.ID).Str("trigger", it.Trigger).
 		Float64("queue_ms", float64(queued(it, start).Microseconds())/1000).
 		Float64("duration_ms", float64(dur.Microseconds())/1000).
-		Int64("billed_ms", billedMS(dur)).
+		Int64("billed_ms", billed).
 		Str("outcome", outcome).
 		Int("attempt", it.attempts)
 	if b != nil {
@@ -905,6 +955,22 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 // at start.
 func queued(it *Item, start time.Time) time.Duration {
 	return max(start.Sub(it.enqueued), 0)
+}
+
+// eventShare is one event's share of a batch of n that took d: what each
+// event of the batch is billed for.
+func eventShare(d time.Duration, n int) time.Duration {
+	if n <= 1 {
+		return d
+	}
+	return d / time.Duration(n)
+}
+
+func batchLen(b *plugins.Batch) int {
+	if b == nil {
+		return 1
+	}
+	return len(b.Events)
 }
 
 // billedMS rounds a duration up to the next millisecond, as Lambda bills.

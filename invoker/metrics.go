@@ -20,6 +20,8 @@ type fnMetrics struct {
 	duration    *metrics.PrometheusHistogram
 	batchSize   *metrics.PrometheusHistogram
 	billed      *metrics.FloatCounter
+	gbSeconds   *metrics.FloatCounter
+	memoryGB    float64
 	throttles   *metrics.Counter
 	deadLetters *metrics.Counter
 	retries     *metrics.Counter
@@ -39,6 +41,8 @@ func newFnMetrics(set *metrics.Set, name string, f *Function) *fnMetrics {
 	m.duration = m.set.GetOrCreatePrometheusHistogram("sluice_invocation_duration_seconds" + l)
 	m.batchSize = m.set.GetOrCreatePrometheusHistogramExt("sluice_batch_size"+l, batchBuckets)
 	m.billed = m.set.GetOrCreateFloatCounter("sluice_billed_seconds_total" + l)
+	m.gbSeconds = m.set.GetOrCreateFloatCounter("sluice_gb_seconds_total" + l)
+	m.memoryGB = float64(f.cfg.Memory) / (1 << 30)
 	m.throttles = m.set.GetOrCreateCounter("sluice_throttles_total" + l)
 	m.deadLetters = m.set.GetOrCreateCounter("sluice_dead_letters_total" + l)
 	m.retries = m.set.GetOrCreateCounter("sluice_retries_total" + l)
@@ -71,10 +75,14 @@ func (m *fnMetrics) invocation(trigger, outcome string) *metrics.Counter {
 	return c
 }
 
-func (m *fnMetrics) observeBatch(size int, d time.Duration) {
+// observeBatch records a batch that took d and billed billedMS over its
+// events (billItems), times the function's memory for GB-seconds.
+func (m *fnMetrics) observeBatch(size int, d time.Duration, billedMS int64) {
 	m.duration.Update(d.Seconds())
 	m.batchSize.Update(float64(size))
-	m.billed.Add(float64(billedMS(d)) / 1000)
+	billed := float64(billedMS) / 1000
+	m.billed.Add(billed)
+	m.gbSeconds.Add(billed * m.memoryGB)
 }
 
 func (m *fnMetrics) unregister() {

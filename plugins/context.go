@@ -6,8 +6,9 @@ type ctxKey struct{}
 
 // fnInfo travels as one context value.
 type fnInfo struct {
-	name string
-	env  map[string]string
+	name    string
+	env     map[string]string
+	metrics MetricSink
 }
 
 // fnCtx is context.WithValue(parent, ctxKey{}, &info) in one allocation
@@ -30,6 +31,12 @@ func (c *fnCtx) Value(key any) any {
 // FunctionName.
 func WithFunction(ctx context.Context, name string, env map[string]string) context.Context {
 	return &fnCtx{Context: ctx, info: fnInfo{name: name, env: env}}
+}
+
+// WithFunctionMetrics is WithFunction that also hands what the function
+// puts with PutMetric to sink (nil: dropped).
+func WithFunctionMetrics(ctx context.Context, name string, env map[string]string, sink MetricSink) context.Context {
+	return &fnCtx{Context: ctx, info: fnInfo{name: name, env: env, metrics: sink}}
 }
 
 // Getenv returns the value of key in the function's configured env, or "".

@@ -8,6 +8,10 @@
 // version into its ABI: the Go runtime refuses a plugin whose packages differ
 // from the host's.
 //
+// Custom metrics: a Go function records one with PutMetric; the
+// subprocess runtimes' output lines in CloudWatch Embedded Metric Format
+// are decoded by DecodeEMF. The host turns both into Prometheus series.
+//
 // The workers live below it: plugins/builtin (Go functions compiled in),
 // plugins/goplugin (.so files), plugins/process (long-lived subprocesses
 // speaking JSON lines) and plugins/lambda (unmodified AWS Lambda custom

@@ -53,6 +53,12 @@ type Result struct {
 	Output []byte
 	// Err is non-nil when the function failed this event.
 	Err error
+	// Duration is how long the event's own invocation took, for a worker
+	// that runs each event (or a few) as an invocation of its own, as a
+	// Lambda runtime does; an invocation of several events gives each its
+	// share. Zero means the event's share of the batch's duration. The
+	// invoker bills it rounded up to the millisecond, as Lambda bills.
+	Duration time.Duration
 }
 
 // Worker runs batches for one function. Shaped like benthos' BatchOutput:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/invoker/custom"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/builtin"
 	"github.com/sluicehq/sluice/plugins/goplugin"
@@ -39,12 +41,17 @@ type functionDeps struct {
 	// deadLetterTopic builds the dead letter of a function with
 	// dead_letter.topic; nil when Kafka is not wired.
 	deadLetterTopic func(fn *config.Function) (invoker.DeadLetter, error)
+	// custom, when set, receives the functions' custom metrics: EMF lines
+	// on their output and Go functions' plugins.PutMetric.
+	custom *custom.Registry
+	// onInvocation, when set, receives every invocation (the status page).
+	onInvocation func(invoker.Invocation)
 }
 
 // buildFunction creates fn's worker and invoker, not yet started.
 func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*function, error) {
 	log := d.log.With().Str("function", fn.Name).Logger()
-	logFn := functionLog(&log, fn.Name, d.logTap)
+	logFn := functionLog(&log, fn.Name, d.logTap, d.custom)
 	restarts := metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_worker_restarts_total{function=%q}`, fn.Name))
 	onRestart := func(reason error) {
 		restarts.Inc()
@@ -60,11 +67,18 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		if !ok {
 			return nil, fmt.Errorf("%s: no builtin function %q (have %s)", cfg.At(fn.Pos), fn.Handler, strings.Join(builtin.Names(), ", "))
 		}
-		w = builtin.NewWorker(fn.Name, h, fn.Env)
+		bw := builtin.NewWorker(fn.Name, h, fn.Env)
+		if d.custom != nil {
+			bw.SetMetrics(d.custom.Sink(fn.Name))
+		}
+		w = bw
 	case config.RuntimePlugin:
 		pw, err := goplugin.New(fn.Name, fn.Path, fn.Env)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Where("functions."+fn.Name+".path"), err)
+		}
+		if d.custom != nil {
+			pw.SetMetrics(d.custom.Sink(fn.Name))
 		}
 		w = pw
 	case config.RuntimeProcess:
@@ -130,7 +144,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		}
 		dlq = tdl
 	}
-	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq})
+	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq, OnInvocation: d.onInvocation})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 	}
@@ -157,13 +171,33 @@ func effectiveTimeout(c invoker.Config) time.Duration {
 }
 
 // functionLog turns a function's output lines into log lines tagged with
-// function and request id, at info level, message the line itself.
-func functionLog(log *zerolog.Logger, name string, tap plugins.LogFunc) plugins.LogFunc {
+// function and request id, at info level, message the line itself. An
+// Embedded Metric Format line also becomes custom metrics in reg (when not
+// nil); one that breaks the format is logged with a warning saying why, and
+// so is the first datum dropped over the function's series cap.
+func functionLog(log *zerolog.Logger, name string, tap plugins.LogFunc, reg *custom.Registry) plugins.LogFunc {
+	var capWarned atomic.Bool
 	return func(requestID string, line []byte) {
 		if tap != nil {
 			tap(requestID, line)
 		}
 		log.Info().Str("request_id", requestID).Str("source", "function").Bytes("message", line).Send()
+		if reg == nil || !plugins.IsEMF(line) {
+			return
+		}
+		ms, err := plugins.DecodeEMF(line)
+		if err != nil {
+			if !errors.Is(err, plugins.ErrNotEMF) {
+				log.Warn().Str("request_id", requestID).Err(err).Msg("invalid EMF line: no metric recorded")
+			}
+			return
+		}
+		for i := range ms {
+			if !reg.Add(name, &ms[i]) && capWarned.CompareAndSwap(false, true) {
+				log.Warn().Str("request_id", requestID).Int("max_series", custom.DefaultMaxSeries).
+					Msg("custom metrics: the function holds the most series allowed; new series are dropped and counted in sluice_custom_metrics_dropped_total")
+			}
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams"
@@ -88,8 +89,8 @@ func (k *kafkaParts) startEmbedded(cfg *config.File, s *server) error {
 }
 
 func (k *kafkaParts) listenEmbedded(cfg *config.File, s *server) (*streams.Embedded, error) {
-	log := s.log.With().Str("component", "embedded-broker").Logger()
-	e, err := streams.StartEmbedded(k.addr, cfg.Kafka.EmbeddedPartitions, &log)
+	// StartEmbedded tags its lines with their component itself.
+	e, err := streams.StartEmbedded(k.addr, cfg.Kafka.EmbeddedPartitions, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -259,6 +260,8 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 			return
 		}
 		k.triggers = append(k.triggers, tr)
+		kind, _, _ := strings.Cut(sc.Name, ":")
+		s.status.AddTrigger(gateway.StatusTrigger{Name: sc.Name, Kind: kind, Function: t.Function, Group: sc.Group})
 	}
 	asyncTopics := map[[2]string]*config.Trigger{}
 	for i := range cfg.Triggers {

@@ -35,5 +35,16 @@ func newLogger(c config.Log, w io.Writer, gen int) zerolog.Logger {
 	if err != nil || c.Level == "" {
 		level = zerolog.InfoLevel
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Int("generation", gen).Logger()
+	return zerolog.New(w).Level(level).Hook(levelHook{}).With().Timestamp().Int("generation", gen).Logger()
+}
+
+// levelHook gives the lines written with Log() (no level: they pass
+// whatever the configured level, like "listening") level info, so that every
+// line has a level to filter on.
+type levelHook struct{}
+
+func (levelHook) Run(e *zerolog.Event, level zerolog.Level, _ string) {
+	if level == zerolog.NoLevel {
+		e.Str(zerolog.LevelFieldName, zerolog.InfoLevel.String())
+	}
 }

@@ -16,12 +16,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cloudflare/tableflip"
 	"github.com/rs/zerolog"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/invoker/custom"
 )
 
 func cmdServe(args []string, stderr io.Writer) (err error) {
@@ -59,6 +61,10 @@ type server struct {
 	admin *gateway.Admin
 	kafka kafkaParts
 	tap   *gateway.LogTap
+	// custom holds the functions' custom metrics, written on /metrics.
+	custom *custom.Registry
+	// status is the admin listener's status page.
+	status *gateway.Status
 
 	upg     *tableflip.Upgrader
 	handoff *handoff   // nil unless a reload started this process
@@ -99,7 +105,8 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int, ho *handoff) error {
 		ho = &handoff{Started: started}
 	}
 
-	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho}
+	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho, custom: custom.New(0), status: gateway.NewStatus(0)}
+	metrics.RegisterMetricsWriter(s.custom.WritePrometheus)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if ho != nil {
@@ -270,7 +277,7 @@ func (s *server) build() error {
 		return err
 	}
 	s.tap = gateway.NewLogTap()
-	deps := functionDeps{log: s.log, logTap: s.tap.Log}
+	deps := functionDeps{log: s.log, logTap: s.tap.Log, custom: s.custom, onInvocation: s.status.Observe}
 	if s.kafka.publisher != nil {
 		deps.deadLetterTopic = func(fn *config.Function) (invoker.DeadLetter, error) {
 			return s.kafka.publisher.DeadLetterTo(fn.DeadLetter.Topic), nil
@@ -285,6 +292,7 @@ func (s *server) build() error {
 		}
 		s.fns = append(s.fns, f)
 		s.byFn[f.fn.Name] = f.inv
+		s.status.AddFunction(gateway.StatusFunction{Name: f.fn.Name, Runtime: f.fn.Runtime, Instances: f.inv.Config().Concurrency})
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -323,9 +331,18 @@ func (s *server) build() error {
 		}
 		r.Filter = match
 		routes = append(routes, r)
+		s.status.AddTrigger(gateway.StatusTrigger{Name: t.HTTP.Method + " " + t.HTTP.Path, Kind: t.Kind, Function: t.Function})
 	}
 	if err := s.kafka.buildTriggers(cfg, s); err != nil {
 		return err
+	}
+	for _, t := range cfg.Triggers {
+		switch t.Kind {
+		case config.KindSchedule:
+			s.status.AddTrigger(gateway.StatusTrigger{Name: t.Schedule.Name, Kind: t.Kind, Function: t.Function})
+		case config.KindStorage:
+			s.status.AddTrigger(gateway.StatusTrigger{Name: t.Storage.Path, Kind: t.Kind, Function: t.Function})
+		}
 	}
 	glog := *s.log
 	gw, err := gateway.New(gcfg, routes, gateway.Deps{Logger: &glog})
@@ -343,6 +360,7 @@ func (s *server) build() error {
 		invs = append(invs, f.inv)
 	}
 	s.admin = gateway.NewAdmin(gateway.AdminConfig{Token: cfg.Server.AdminToken}, gateway.ReadyFunctions(invs...), gateway.Deps{Logger: &alog})
+	s.admin.SetStatus(s.status)
 	return nil
 }
 

@@ -16,6 +16,7 @@ type Worker struct {
 	name    string
 	handler plugins.Handler
 	env     map[string]string
+	metrics plugins.MetricSink
 }
 
 var _ plugins.Worker = (*Worker)(nil)
@@ -25,6 +26,10 @@ var _ plugins.Worker = (*Worker)(nil)
 func NewWorker(name string, h plugins.Handler, env map[string]string) *Worker {
 	return &Worker{name: name, handler: h, env: env}
 }
+
+// SetMetrics hands the custom metrics the function puts with
+// plugins.PutMetric to sink. Call it before the first Invoke.
+func (w *Worker) SetMetrics(sink plugins.MetricSink) { w.metrics = sink }
 
 // Start implements plugins.Worker; a Go function needs no preparation.
 func (w *Worker) Start(context.Context) error { return nil }
@@ -36,7 +41,7 @@ func (w *Worker) Close(context.Context) error { return nil }
 // it returns the context's error: the events that finished before keep
 // their results, the one running and those after it fail.
 func (w *Worker) Invoke(ctx context.Context, b *plugins.Batch) error {
-	ctx = plugins.WithFunction(ctx, w.name, w.env)
+	ctx = plugins.WithFunctionMetrics(ctx, w.name, w.env, w.metrics)
 	for i := 0; i < len(b.Events) && ctx.Err() == nil; {
 		i = w.runFrom(ctx, b, i)
 	}

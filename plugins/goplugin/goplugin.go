@@ -143,6 +143,10 @@ func New(function, path string, env map[string]string) (*Worker, error) {
 // Path returns the plugin's path.
 func (w *Worker) Path() string { return w.path }
 
+// SetMetrics hands the custom metrics the plugin puts with
+// plugins.PutMetric to sink. Call it before the first Invoke.
+func (w *Worker) SetMetrics(sink plugins.MetricSink) { w.w.SetMetrics(sink) }
+
 // Start implements plugins.Worker; New opened the plugin already.
 func (w *Worker) Start(ctx context.Context) error { return w.w.Start(ctx) }
 

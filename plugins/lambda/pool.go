@@ -224,6 +224,7 @@ type result struct {
 	err  error  // the function's error (*plugins.FunctionError)
 	fail error  // the machinery's: the runtime died, the deadline passed
 	rss  int64
+	took time.Duration // the invocation's own duration, billed per event
 }
 
 // Invoke runs the batch's invocations on free instances and fills
@@ -281,6 +282,7 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 			for _, e := range invs[i].events {
 				b.Results[e] = plugins.Result{Err: r.fail}
 			}
+			billEvents(b, invs[i], r.took)
 		case batchErr == nil || errors.Is(r.fail, context.DeadlineExceeded):
 			batchErr = r.fail
 		}
@@ -357,7 +359,9 @@ func (p *Pool) run(ctx context.Context, inv *invocation) result {
 		if err != nil {
 			return result{fail: err}
 		}
+		began := time.Now()
 		r, delivered := pr.invoke(ctx, inv)
+		r.took = time.Since(began)
 		r.rss = pr.maxRSS()
 		in.release()
 		if delivered {
@@ -455,6 +459,7 @@ var itemFailure = &plugins.FunctionError{
 
 // settle gives the result of an invocation to its events.
 func (p *Pool) settle(b *plugins.Batch, inv *invocation, r result) {
+	defer billEvents(b, inv, r.took)
 	if r.err != nil {
 		for _, e := range inv.events {
 			b.Results[e] = plugins.Result{Err: r.err}
@@ -483,6 +488,15 @@ func (p *Pool) settle(b *plugins.Batch, inv *invocation, r result) {
 		for _, e := range inv.events {
 			b.Results[e] = plugins.Result{Err: fe}
 		}
+	}
+}
+
+// billEvents gives each event of inv its share of the invocation's own
+// duration, which the invoker bills: as on Lambda, each invocation is
+// billed for itself however many ran in parallel.
+func billEvents(b *plugins.Batch, inv *invocation, took time.Duration) {
+	for _, e := range inv.events {
+		b.Results[e].Duration = took / time.Duration(len(inv.events))
 	}
 }
 

@@ -459,7 +459,9 @@ func (in *instance) stray(line []byte) {
 	in.mu.Lock()
 	id := in.reqID
 	in.mu.Unlock()
-	if !in.strayWarned {
+	// An Embedded Metric Format line is output the host reads for metrics,
+	// as a Lambda function prints EMF on stdout: no warning.
+	if !in.strayWarned && !plugins.IsEMF(line) {
 		in.strayWarned = true
 		in.p.logs(id, []byte("sluice: warning: the process wrote a line to stdout that is not a result line; stdout is for the protocol, write logs to stderr"))
 	}

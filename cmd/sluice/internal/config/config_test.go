@@ -568,7 +568,7 @@ func TestInvokerConfig(t *testing.T) {
 	f := mustParse(t, specExample, env(map[string]string{"SLUICE_ADMIN_TOKEN": "x", "HOOK_TOKEN": "h"}))
 	got := f.Function("tuned").Invoker()
 	want := invoker.Config{
-		Timeout: 3 * time.Second, Concurrency: 64, Queue: 1024,
+		Timeout: 3 * time.Second, Concurrency: 64, Queue: 1024, Memory: 128 << 20,
 		Batch: invoker.BatchConfig{MaxItems: 100, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond, SyncItems: 2},
 		Retry: invoker.RetryConfig{Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second, Bisect: true, MaxAge: time.Hour},
 	}

@@ -10,6 +10,7 @@ func (fn *Function) Invoker() invoker.Config {
 		Timeout:     fn.Timeout,
 		Concurrency: fn.Concurrency,
 		Queue:       fn.Queue,
+		Memory:      fn.Memory,
 		Batch: invoker.BatchConfig{
 			MaxItems:  fn.Batch.MaxItems,
 			MaxBytes:  int(fn.Batch.MaxBytes),
