@@ -28,6 +28,7 @@ func (d *decoder) applyDefaults(f *File) {
 	}
 	setDefault(&f.Log.Level, DefaultLogLevel)
 	setDefault(&f.Log.Format, DefaultLogFormat)
+	d.tracingDefaults(&f.Tracing)
 	for i := range f.Functions {
 		fn := &f.Functions[i]
 		if fn.Instances == 0 && fn.Subprocess() {

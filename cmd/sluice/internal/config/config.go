@@ -95,6 +95,7 @@ type File struct {
 	Server    Server
 	Kafka     Kafka
 	Log       Log
+	Tracing   Tracing
 	Functions []Function // in file order
 	Triggers  []Trigger  // in file order
 

@@ -136,6 +136,7 @@ func (d *decoder) decodeFile(data []byte) *File {
 		"server":    func(e kv) { d.server(e, &f.Server) },
 		"kafka":     func(e kv) { d.kafka(e, &f.Kafka) },
 		"log":       func(e kv) { d.log(e, &f.Log) },
+		"tracing":   func(e kv) { d.tracing(e, &f.Tracing) },
 		"functions": func(e kv) { d.functions(e, f) },
 		"triggers":  func(e kv) { d.triggers(e, f) },
 	})
@@ -399,7 +400,7 @@ func (d *decoder) entries(e kv) ([]kv, bool) {
 		return d.mapEntries(v, e.path, make(map[string]Pos)), true
 	}
 	if e.path == "" {
-		d.errorf(pos(e.val), "the top level must be a mapping (server, kafka, log, functions, triggers), not %s", typeName(e.val))
+		d.errorf(pos(e.val), "the top level must be a mapping (server, kafka, log, tracing, functions, triggers), not %s", typeName(e.val))
 		return nil, false
 	}
 	d.typeErr(e, "a mapping")
