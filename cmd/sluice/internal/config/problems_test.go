@@ -497,7 +497,7 @@ log: {}
 		}},
 		{"type_top", `- server
 `, []string{
-			`t.yaml:1:1: the top level must be a mapping (server, kafka, log, functions, triggers), not a list`,
+			`t.yaml:1:1: the top level must be a mapping (server, kafka, log, tracing, functions, triggers), not a list`,
 		}},
 		{"type_triggers", `triggers: {http: {path: /a}}
 `, []string{
