@@ -158,8 +158,9 @@ func TestDefaults(t *testing.T) {
 			ReadTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
 			InvokeAPI: InvokeAPI{Enabled: true, Auth: AuthNone}, // on: the default listen is loopback
 		},
-		Kafka: Kafka{EmbeddedPartitions: 8},
-		Log:   Log{Level: "info", Format: "json"},
+		Kafka:   Kafka{EmbeddedPartitions: 8},
+		Log:     Log{Level: "info", Format: "json"},
+		Tracing: Tracing{SampleRatio: 1, ServiceName: "sluice"},
 		Functions: []Function{
 			{Name: "p", Runtime: "process", Command: []string{"p"}, Instances: 1, Pos: Pos{3, 3}},
 			{Name: "e", Runtime: "go", Handler: "echo", Pos: Pos{4, 3}},
