@@ -100,8 +100,9 @@ func TestParseSpecExample(t *testing.T) {
 			// Not written, on a listener that is not loopback: off.
 			InvokeAPI: InvokeAPI{Enabled: false, Auth: AuthNone},
 		},
-		Kafka: Kafka{Embedded: true, EmbeddedPartitions: 4, Brokers: []string{"127.0.0.1:9092"}},
-		Log:   Log{Level: "debug", Format: "console"},
+		Kafka:   Kafka{Embedded: true, EmbeddedPartitions: 4, Brokers: []string{"127.0.0.1:9092"}},
+		Log:     Log{Level: "debug", Format: "console"},
+		Tracing: Tracing{SampleRatio: 1, ServiceName: "sluice"},
 		Functions: []Function{
 			{Name: "echo", Runtime: "go", Handler: "echo", Pos: Pos{17, 3}},
 			{Name: "thumbs", Runtime: "plugin", Path: "bin/plugins/thumbs.so", Pos: Pos{18, 3}},
