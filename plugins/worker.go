@@ -33,6 +33,10 @@ type Batch struct {
 	// Results has one entry per event, in the order of Events. Invoker sizes
 	// it before Invoke; the worker fills it.
 	Results []Result
+	// TraceParents, when not nil, has one W3C traceparent per event: the
+	// invocation's span, which the worker passes on to the function (see
+	// TraceParent). The invoker sets it when tracing is on.
+	TraceParents []string
 	// MaxRSSBytes is the peak resident memory of the process that ran the
 	// batch, set by subprocess workers; 0 when unknown.
 	MaxRSSBytes int64

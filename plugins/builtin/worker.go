@@ -69,7 +69,11 @@ func (w *Worker) runFrom(ctx context.Context, b *plugins.Batch, i int) (next int
 		if ctx.Err() != nil {
 			return next
 		}
-		out, err := w.handler(ctx, b.Events[next])
+		hctx := ctx
+		if b.TraceParents != nil {
+			hctx = plugins.WithTraceParent(ctx, b.TraceParent(next))
+		}
+		out, err := w.handler(hctx, b.Events[next])
 		if ctx.Err() != nil {
 			// It returned after the deadline: it timed out, whatever it
 			// returned.

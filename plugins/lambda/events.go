@@ -211,20 +211,8 @@ func appendKafkaRecord(dst []byte, ev *plugins.Event, now time.Time) []byte {
 }
 
 // xrayTraceID converts a W3C traceparent to the X-Ray trace header Lambda
-// passes as Lambda-Runtime-Trace-Id: the 128-bit trace id split as X-Ray's
-// 1-{8 hex}-{24 hex} root. It returns "" for a malformed traceparent.
-func xrayTraceID(tp string) string {
-	// 00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>
-	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' ||
-		!isHex(tp[0:2]) || !isHex(tp[3:35]) || !isHex(tp[36:52]) || !isHex(tp[53:55]) {
-		return ""
-	}
-	sampled := "0"
-	if f, _ := strconv.ParseUint(tp[53:55], 16, 8); f&1 == 1 {
-		sampled = "1"
-	}
-	return "Root=1-" + tp[3:11] + "-" + tp[11:35] + ";Parent=" + tp[36:52] + ";Sampled=" + sampled
-}
+// passes as Lambda-Runtime-Trace-Id, or "" for a malformed one.
+func xrayTraceID(tp string) string { return plugins.XRayTraceID(tp) }
 
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -319,7 +319,7 @@ func (p *Pool) plan(ctx context.Context, b *plugins.Batch) []*invocation {
 			events:        []int{i},
 			readFailures:  reportsItemFailures(ev),
 			deadlineMS:    dms,
-			traceID:       xrayTraceID(ev.TraceParent),
+			traceID:       xrayTraceID(b.TraceParent(i)),
 			clientContext: clientContext(ev),
 			done:          make(chan result, 1),
 		})
@@ -344,7 +344,7 @@ func (p *Pool) plan(ctx context.Context, b *plugins.Batch) []*invocation {
 			kafka:        true,
 			readFailures: true,
 			deadlineMS:   dms,
-			traceID:      xrayTraceID(evs[0].TraceParent),
+			traceID:      xrayTraceID(b.TraceParent(stream[0])),
 			done:         make(chan result, 1),
 		})
 	}

@@ -369,7 +369,7 @@ func (in *instance) run(ctx context.Context, b *plugins.Batch) error {
 	if sent.IsZero() {
 		sent = deadline
 	}
-	in.wbuf = appendBatchLine(in.wbuf[:0], b.ID, sent, b.Events)
+	in.wbuf = appendBatchLine(in.wbuf[:0], b.ID, sent, b.Events, b.TraceParents)
 	var d time.Time // zero: no deadline
 	if hasDeadline {
 		d = deadline

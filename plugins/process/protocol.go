@@ -12,7 +12,9 @@ import (
 )
 
 // appendBatchLine appends the stdin line of one batch, newline included.
-func appendBatchLine(dst []byte, id string, deadline time.Time, events []*plugins.Event) []byte {
+// traceparents, when not nil, replace the events' traceparent
+// (plugins.Batch.TraceParents).
+func appendBatchLine(dst []byte, id string, deadline time.Time, events []*plugins.Event, traceparents []string) []byte {
 	dst = append(dst, `{"batch":`...)
 	dst = plugins.AppendJSONString(dst, id)
 	dst = append(dst, `,"deadline_ms":`...)
@@ -27,6 +29,11 @@ func appendBatchLine(dst []byte, id string, deadline time.Time, events []*plugin
 			dst = append(dst, ',')
 		}
 		start := len(dst)
+		if i < len(traceparents) && traceparents[i] != "" {
+			traced := *ev
+			traced.TraceParent = traceparents[i]
+			ev = &traced
+		}
 		dst = ev.AppendJSON(dst)
 		// JSON data is copied as it came (a pretty-printed Kafka value): its
 		// newlines would end the line early. In valid JSON a raw CR or LF can

@@ -119,7 +119,7 @@ func TestAppendBatchLine(t *testing.T) {
 		{ID: "2\n", Source: "s", Type: "t", DataContentType: "text/plain", Data: []byte("line1\nline2\r")},
 	}
 	deadline := time.UnixMilli(1700000000123)
-	line := appendBatchLine(nil, "B\n1", deadline, evs)
+	line := appendBatchLine(nil, "B\n1", deadline, evs, nil)
 	if bytes.Count(line, []byte{'\n'}) != 1 || line[len(line)-1] != '\n' || bytes.IndexByte(line, '\r') >= 0 {
 		t.Fatalf("not exactly one line: %q", line)
 	}
@@ -141,7 +141,7 @@ func TestAppendBatchLine(t *testing.T) {
 	if got.Events[1].ID != "2\n" || string(got.Events[1].Data) != "line1\nline2\r" {
 		t.Errorf("event 1 = %q %q", got.Events[1].ID, got.Events[1].Data)
 	}
-	if line := appendBatchLine(nil, "p", time.Time{}, nil); string(line) != `{"batch":"p","deadline_ms":0,"events":[]}`+"\n" {
+	if line := appendBatchLine(nil, "p", time.Time{}, nil, nil); string(line) != `{"batch":"p","deadline_ms":0,"events":[]}`+"\n" {
 		t.Errorf("empty batch line %q", line)
 	}
 }
