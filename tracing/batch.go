@@ -1,0 +1,127 @@
+package tracing
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/sluicehq/sluice/plugins"
+)
+
+// Outcomes of an invocation, as the invoker logs them.
+const (
+	OutcomeSuccess = "success"
+	OutcomeError   = "error"
+	OutcomeTimeout = "timeout"
+	OutcomeCrash   = "crash"
+)
+
+// Batch holds the spans of one invocation of a function: the batch span,
+// and per event the time it queued and its invocation. Get one with
+// StartBatch, end it with End; it is not safe for concurrent use.
+type Batch struct {
+	t       *Tracer
+	fn      string
+	start   time.Time
+	batch   trace.Span
+	batchSC trace.SpanContext
+	ctx     context.Context // carries the batch span
+	invs    []trace.Span
+}
+
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+
+// StartBatch starts the spans of an invocation of function with b at
+// start: the batch span, child of the first event's trace with links to
+// the others'. It sets b.TraceParents, which Event fills in.
+func (t *Tracer) StartBatch(function string, b *plugins.Batch, start time.Time) *Batch {
+	bt := batchPool.Get().(*Batch)
+	bt.t, bt.fn, bt.start = t, function, start
+	ctx := context.Background()
+	var links []trace.Link
+	for i, ev := range b.Events {
+		sc, ok := spanContext(ev.TraceParent, ev.TraceState)
+		if !ok {
+			continue
+		}
+		if i == 0 {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			continue
+		}
+		links = append(links, trace.Link{SpanContext: sc})
+	}
+	bt.ctx, bt.batch = t.tr.Start(ctx, "batch "+function,
+		trace.WithTimestamp(start), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.String("faas.name", function), attribute.Int("sluice.batch.size", len(b.Events)), attribute.String("sluice.batch.id", b.ID)))
+	bt.batchSC = bt.batch.SpanContext()
+	if cap(bt.invs) < len(b.Events) {
+		bt.invs = make([]trace.Span, len(b.Events))
+	}
+	bt.invs = bt.invs[:len(b.Events)]
+	b.TraceParents = make([]string, len(b.Events))
+	return bt
+}
+
+// Event records event i of b: the span of its wait in the queue since
+// enqueued, and the start of its invocation span (attempt counts from 1),
+// whose traceparent the worker passes on to the function.
+func (bt *Batch) Event(b *plugins.Batch, i int, enqueued time.Time, attempt int) {
+	ev := b.Events[i]
+	parent := context.Background()
+	sc, ok := spanContext(ev.TraceParent, ev.TraceState)
+	if ok {
+		parent = trace.ContextWithRemoteSpanContext(parent, sc)
+	}
+	fn := attribute.String("faas.name", bt.fn)
+	if !enqueued.IsZero() && enqueued.Before(bt.start) {
+		_, q := bt.t.tr.Start(parent, "queue "+bt.fn, trace.WithTimestamp(enqueued), trace.WithAttributes(fn))
+		q.End(trace.WithTimestamp(bt.start))
+	}
+	// Under the batch span when it is of the same trace; otherwise under
+	// the event's own parent, linked to the batch.
+	opts := []trace.SpanStartOption{trace.WithTimestamp(bt.start), trace.WithAttributes(fn,
+		attribute.Int("sluice.attempt", attempt), attribute.String("faas.invocation_id", ev.ID))}
+	if !ok || sc.TraceID() == bt.batchSC.TraceID() {
+		parent = bt.ctx
+	} else {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: bt.batchSC}))
+	}
+	_, s := bt.t.tr.Start(parent, "invoke "+bt.fn, opts...)
+	bt.invs[i] = s
+	b.TraceParents[i] = traceParent(s.SpanContext())
+}
+
+// End ends the invocation span of event i with its outcome.
+func (bt *Batch) End(i int, outcome string, end time.Time) {
+	s := bt.invs[i]
+	if s == nil {
+		return
+	}
+	bt.invs[i] = nil
+	if s.IsRecording() {
+		s.SetAttributes(attribute.String("sluice.outcome", outcome))
+		if outcome != OutcomeSuccess {
+			s.SetStatus(codes.Error, outcome)
+		}
+	}
+	s.End(trace.WithTimestamp(end))
+}
+
+// Finish ends the batch span and every invocation span not ended yet, and
+// recycles bt, which must not be used after.
+func (bt *Batch) Finish(outcome string, end time.Time) {
+	for i := range bt.invs {
+		bt.End(i, outcome, end)
+	}
+	if bt.batch.IsRecording() {
+		bt.batch.SetAttributes(attribute.String("sluice.outcome", outcome))
+	}
+	bt.batch.End(trace.WithTimestamp(end))
+	clear(bt.invs)
+	*bt = Batch{invs: bt.invs[:0]}
+	batchPool.Put(bt)
+}
