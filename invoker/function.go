@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Item is one event submitted to a Function.
@@ -120,6 +121,9 @@ type Deps struct {
 	// the last ones). It must be quick. Passed by value so that it costs no
 	// allocation.
 	OnInvocation func(inv Invocation)
+	// Tracer records each event's queueing and each batch and invocation
+	// as spans. Defaults to nil: tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Invocation is one invocation of one event, as its log line tells it.
@@ -148,6 +152,7 @@ type Function struct {
 	dlq    DeadLetter
 	m      *fnMetrics
 	onInv  func(Invocation)
+	tr     *tracing.Tracer
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -200,6 +205,7 @@ func New(name string, cfg Config, w plugins.Worker, deps Deps) (*Function, error
 		log:     log.With().Str("function", name).Logger(),
 		dlq:     deps.DeadLetter,
 		onInv:   deps.OnInvocation,
+		tr:      deps.Tracer,
 		baseCtx: ctx,
 		cancel:  cancel,
 		sem:     make(chan struct{}, cfg.Concurrency),
@@ -647,11 +653,18 @@ func (f *Function) run(items []*Item, start time.Time) {
 	for range items {
 		b.Results = append(b.Results, plugins.Result{Err: errPending})
 	}
+	var bt *tracing.Batch
+	if f.tr != nil {
+		bt = f.traceStart(items, b, start)
+	}
 	ctx := newDeadlineCtx(f.baseCtx, b.Deadline)
 	err := f.invoke(ctx, b)
 	timedOut := err != nil && ctx.Err() == context.DeadlineExceeded
 	ctx.release()
 	dur := time.Since(start)
+	if bt != nil {
+		traceEnd(bt, b, err, timedOut, start.Add(dur))
+	}
 	f.m.observeBatch(len(items), dur, billItems(items, b, err == nil, dur))
 
 	switch {
