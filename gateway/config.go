@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Config is the HTTP listener's configuration. Its zero value is usable:
@@ -204,4 +205,7 @@ type Deps struct {
 	// Shutdown unregisters. The Admin ignores it: /metrics writes every
 	// registered set.
 	Metrics *metrics.Set
+	// Tracer traces each routed request (see tracing). The Admin ignores
+	// it. Defaults to nil: tracing off.
+	Tracer *tracing.Tracer
 }

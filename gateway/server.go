@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // HeaderRequestID is the response header that carries the id of every
@@ -74,6 +75,7 @@ type Server struct {
 	ownSet     bool
 	none       *routeMetrics
 	retryAfter []byte
+	tracer     *tracing.Tracer // nil: tracing off
 
 	mu      sync.Mutex
 	serving bool
@@ -126,6 +128,7 @@ func New(cfg Config, routes []Route, deps Deps) (*Server, error) {
 		log:    log,
 		errLog: log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second}),
 		set:    deps.Metrics,
+		tracer: deps.Tracer,
 	}
 	if s.set == nil {
 		s.set = metrics.NewSet()
@@ -440,7 +443,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	ep, miss := s.router.lookup(ctx.Method(), ctx.Path(), p)
 	switch {
 	case ep != nil:
-		ep.handle(ctx, p)
+		if s.tracer != nil {
+			s.handleTraced(ctx, p, ep)
+		} else {
+			ep.handle(ctx, p)
+		}
 		ep.metrics.observe(ctx.Response.StatusCode(), ctx.Time())
 	case miss != nil:
 		ctx.Response.Header.SetCanonical(strAllow, s2b(miss.allow))
