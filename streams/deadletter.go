@@ -29,6 +29,10 @@ func (t *Trigger) deadLetterRecord(r *rec, cause error) (dl *kgo.Record, origin 
 	kr := r.kr
 	hs := make([]kgo.RecordHeader, 0, len(kr.Headers)+5)
 	hs = append(hs, kr.Headers...)
+	if t.tr != nil {
+		// The dead letter continues the record's trace from its span.
+		hs = setTraceparent(hs, r.span.TraceParent())
+	}
 	o := make([]byte, 0, len(kr.Topic)+24)
 	o = append(o, kr.Topic...)
 	o = append(o, '/')

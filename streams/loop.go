@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // The loop goroutine owns every partition, lane and record: fetched
@@ -41,6 +42,7 @@ type rec struct {
 	dead     bool              // handed to the dead-letter producer
 	one      [1]*plugins.Event // events of a single-event decoder: &ev
 	ev       plugins.Event     // the event of a single-event decoder
+	span     tracing.Span      // from ingest to markDone, when tracing
 }
 
 // fetchedAt is when this trigger fetched r.
@@ -238,6 +240,9 @@ func (t *Trigger) ingest(msg *fetchMsg) {
 			p.bytes += int(r.size)
 			t.bufRecs++
 			t.bufBytes += int(r.size)
+			if t.tr != nil && !r.poison && len(r.events) > 0 {
+				t.traceRecord(r)
+			}
 			switch {
 			case r.poison:
 				t.deadLetter(r, r.lastErr)
@@ -571,6 +576,10 @@ func (t *Trigger) backoff(l *lane, attempts int) {
 
 func (t *Trigger) markDone(r *rec) {
 	r.done = true
+	if t.tr != nil {
+		r.span.End(time.Time{})
+		r.span = tracing.Span{}
+	}
 	r.p.bytes -= int(r.size)
 	t.bufBytes -= int(r.size)
 	// Only the offset is needed from now on: let the payload go, as large

@@ -85,6 +85,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, ev *plugins.Event
 		Value:   ev.AppendJSON(make([]byte, 0, ev.Size())),
 		Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte(formats.CloudEventsContentType)}},
 	}
+	r.Headers = appendTraceparent(r.Headers, ev.TraceParent)
 	if err := p.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		p.failed.Inc()
 		return fmt.Errorf("cannot publish event %s to topic %q: %w", ev.ID, topic, err)
@@ -131,6 +132,7 @@ func (d *DeadLetter) DeadLetter(ctx context.Context, r *invoker.DeadLetterRecord
 			{Key: HeaderTrigger, Value: []byte(r.Trigger)},
 		},
 	}
+	rec.Headers = appendTraceparent(rec.Headers, ev.TraceParent)
 	if err := d.p.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		d.p.failed.Inc()
 		return fmt.Errorf("cannot write dead letter of event %s to topic %q: %w", ev.ID, d.topic, err)

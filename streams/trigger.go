@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/streams/formats"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // Errors of the streams package.
@@ -37,6 +38,9 @@ type Deps struct {
 	// Metrics receives the trigger's series; the caller registers it and
 	// unregisters it after Close. Defaults to a new, unregistered set.
 	Metrics *metrics.Set
+	// Tracer traces each record a Trigger consumes. Publishers and
+	// schedulers ignore it. Defaults to nil: tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Trigger consumes Kafka topics in a consumer group and invokes one
@@ -48,6 +52,7 @@ type Trigger struct {
 	log   zerolog.Logger
 	slog  zerolog.Logger // sampled, for per-record problems
 	m     *trigMetrics
+	tr    *tracing.Tracer // nil: tracing off
 	retry invoker.RetryConfig
 
 	maxItems   int // records per dispatch: batch.max_items, at most the queue
@@ -149,6 +154,7 @@ func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
 		cfg:        cfg,
 		fn:         fn,
 		log:        log,
+		tr:         deps.Tracer,
 		slog:       log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
 		retry:      fc.Retry,
 		maxItems:   max(1, min(fc.Batch.MaxItems, fc.Queue)),
