@@ -21,6 +21,7 @@ import (
 	"github.com/sluicehq/sluice/plugins/goplugin"
 	"github.com/sluicehq/sluice/plugins/lambda"
 	"github.com/sluicehq/sluice/plugins/process"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 // function is one configured function, wired: its worker inside its
@@ -46,6 +47,8 @@ type functionDeps struct {
 	custom *custom.Registry
 	// onInvocation, when set, receives every invocation (the status page).
 	onInvocation func(invoker.Invocation)
+	// tracer is nil when tracing is off.
+	tracer *tracing.Tracer
 }
 
 // buildFunction creates fn's worker and invoker, not yet started.
@@ -144,7 +147,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		}
 		dlq = tdl
 	}
-	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq, OnInvocation: d.onInvocation})
+	inv, err := invoker.New(fn.Name, icfg, w, invoker.Deps{Logger: d.log, DeadLetter: dlq, OnInvocation: d.onInvocation, Tracer: d.tracer})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 	}

@@ -254,7 +254,7 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 		}
 		sc.Filter = match
 		log := *s.log
-		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet()})
+		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet(), Tracer: s.tracer})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cfg.At(t.Pos), err))
 			return

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/invoker/custom"
+	"github.com/sluicehq/sluice/tracing"
 )
 
 func cmdServe(args []string, stderr io.Writer) (err error) {
@@ -65,6 +66,9 @@ type server struct {
 	custom *custom.Registry
 	// status is the admin listener's status page.
 	status *gateway.Status
+	// tracer is nil when tracing is off.
+	tracer    *tracing.Tracer
+	tracerSet *metrics.Set
 
 	upg     *tableflip.Upgrader
 	handoff *handoff   // nil unless a reload started this process
@@ -270,6 +274,9 @@ func removePidfile(path string) {
 // build creates every function and the gateway, starting nothing.
 func (s *server) build() error {
 	cfg := s.cfg
+	if err := s.newTracer(); err != nil {
+		return err
+	}
 	if err := s.kafka.startEmbedded(cfg, s); err != nil {
 		return err
 	}
@@ -277,7 +284,7 @@ func (s *server) build() error {
 		return err
 	}
 	s.tap = gateway.NewLogTap()
-	deps := functionDeps{log: s.log, logTap: s.tap.Log, custom: s.custom, onInvocation: s.status.Observe}
+	deps := functionDeps{log: s.log, logTap: s.tap.Log, custom: s.custom, onInvocation: s.status.Observe, tracer: s.tracer}
 	if s.kafka.publisher != nil {
 		deps.deadLetterTopic = func(fn *config.Function) (invoker.DeadLetter, error) {
 			return s.kafka.publisher.DeadLetterTo(fn.DeadLetter.Topic), nil
@@ -345,7 +352,7 @@ func (s *server) build() error {
 		}
 	}
 	glog := *s.log
-	gw, err := gateway.New(gcfg, routes, gateway.Deps{Logger: &glog})
+	gw, err := gateway.New(gcfg, routes, gateway.Deps{Logger: &glog, Tracer: s.tracer})
 	if err != nil {
 		return err
 	}
@@ -388,6 +395,7 @@ func (s *server) shutdown() error {
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = s.admin.Shutdown(actx)
+	s.stopTracer()
 	err := errors.Join(gwErr, trErr, fnErr)
 	// Lifecycle lines are logged whatever the level: an operator always
 	// sees a process start, get ready and stop.
