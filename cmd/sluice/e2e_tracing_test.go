@@ -231,6 +231,7 @@ triggers:
 	}
 	wantXRay := fmt.Sprintf("Root=1-%s-%s;Parent=%s;Sampled=1", traceID[:8], traceID[8:], id("invoke lam"))
 	waitFor(t, 30*time.Second, "the Lambda function's trace line", func() bool { return len(traceLines(t, traceFile)) == 1 })
+	t.Logf("trace %s: the runtime saw _X_AMZN_TRACE_ID=%s", traceID, traceLines(t, traceFile)[0])
 	if got := traceLines(t, traceFile)[0]; got != wantXRay {
 		t.Errorf("the runtime saw _X_AMZN_TRACE_ID %q, want %q", got, wantXRay)
 	}
