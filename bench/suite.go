@@ -155,6 +155,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	if err := runManagedScenarios(ctx, &cfg, res); err != nil {
 		return res, err
 	}
+	if err := runTracingScenarios(ctx, &cfg, res); err != nil {
+		return res, err
+	}
 	if err := runOverload(ctx, &cfg, res); err != nil {
 		return res, err
 	}
