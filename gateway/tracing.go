@@ -17,21 +17,31 @@ import (
 // too, for the client to find the trace.
 func (s *Server) handleTraced(ctx *fasthttp.RequestCtx, p *Params, ep *endpoint) {
 	h := &ctx.Request.Header
-	sp := s.tracer.Start(ep.key, tracing.KindServer,
-		string(h.PeekBytes(strTraceparent)), string(h.PeekBytes(strTracestate)), ctx.Time(),
-		attribute.String("http.request.method", string(ctx.Method())),
-		attribute.String("http.route", ep.pattern),
-		attribute.String("url.path", string(ctx.Path())),
-		attribute.String("sluice.request_id", string(p.id[:])),
-	)
+	// The traceparent is parsed, not kept: no copy. A tracestate is kept
+	// by the span, so it is copied, when there is one.
+	var ts string
+	if b := h.PeekBytes(strTracestate); len(b) > 0 {
+		ts = string(b)
+	}
+	sp := s.tracer.Start(ep.key, tracing.KindServer, b2s(h.PeekBytes(strTraceparent)), ts, ctx.Time())
+	if sp.Recording() {
+		sp.SetAttributes(
+			attribute.String("http.request.method", string(ctx.Method())),
+			attribute.String("http.route", ep.pattern),
+			attribute.String("url.path", string(ctx.Path())),
+			attribute.String("sluice.request_id", string(p.id[:])),
+		)
+	}
 	tp := sp.TraceParent()
 	h.SetCanonical(strTraceparent, s2b(tp))
 	ep.handle(ctx, p)
 	ctx.Response.Header.SetCanonical(strTraceparent, s2b(tp))
-	code := ctx.Response.StatusCode()
-	sp.SetAttributes(attribute.Int("http.response.status_code", code))
-	if code >= 500 {
-		sp.Fail(fasthttp.StatusMessage(code))
+	if sp.Recording() {
+		code := ctx.Response.StatusCode()
+		sp.SetAttributes(attribute.Int("http.response.status_code", code))
+		if code >= 500 {
+			sp.Fail(fasthttp.StatusMessage(code))
+		}
 	}
 	sp.End(time.Time{})
 }

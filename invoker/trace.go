@@ -11,7 +11,11 @@ import (
 
 // traceStart starts the spans of the batch b of items: their time in the
 // queue, the batch, one invocation each.
+// It returns nil when the batch's traces are not sampled.
 func (f *Function) traceStart(items []*Item, b *plugins.Batch, start time.Time) *tracing.Batch {
+	if !f.tr.Wants(b) {
+		return nil
+	}
 	bt := f.tr.StartBatch(f.name, b, start)
 	for i, it := range items {
 		bt.Event(b, i, it.enqueued, it.attempts+1)

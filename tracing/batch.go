@@ -25,7 +25,7 @@ const (
 // StartBatch, end it with End; it is not safe for concurrent use.
 type Batch struct {
 	t       *Tracer
-	fn      string
+	n       *fnNames
 	start   time.Time
 	batch   trace.Span
 	batchSC trace.SpanContext
@@ -35,12 +35,42 @@ type Batch struct {
 
 var batchPool = sync.Pool{New: func() any { return new(Batch) }}
 
+// fnNames are the span names and attribute of one function, made once.
+type fnNames struct {
+	batch, queue, invoke string
+	attr                 attribute.KeyValue
+}
+
+func (t *Tracer) names(function string) *fnNames {
+	if n, ok := t.fns.Load(function); ok {
+		return n.(*fnNames)
+	}
+	n, _ := t.fns.LoadOrStore(function, &fnNames{
+		batch: "batch " + function, queue: "queue " + function, invoke: "invoke " + function,
+		attr: attribute.String("faas.name", function),
+	})
+	return n.(*fnNames)
+}
+
+// Wants reports whether a batch needs spans: not when every event belongs
+// to a trace that is not sampled, whose spans would all be dropped. The
+// events then pass their traceparent on as it is.
+func (t *Tracer) Wants(b *plugins.Batch) bool {
+	for _, ev := range b.Events {
+		c, ok := plugins.ParseTraceParent(ev.TraceParent)
+		if !ok || c.Sampled() {
+			return true
+		}
+	}
+	return false
+}
+
 // StartBatch starts the spans of an invocation of function with b at
 // start: the batch span, child of the first event's trace with links to
 // the others'. It sets b.TraceParents, which Event fills in.
 func (t *Tracer) StartBatch(function string, b *plugins.Batch, start time.Time) *Batch {
 	bt := batchPool.Get().(*Batch)
-	bt.t, bt.fn, bt.start = t, function, start
+	bt.t, bt.n, bt.start = t, t.names(function), start
 	ctx := context.Background()
 	var links []trace.Link
 	for i, ev := range b.Events {
@@ -54,9 +84,9 @@ func (t *Tracer) StartBatch(function string, b *plugins.Batch, start time.Time) 
 		}
 		links = append(links, trace.Link{SpanContext: sc})
 	}
-	bt.ctx, bt.batch = t.tr.Start(ctx, "batch "+function,
+	bt.ctx, bt.batch = t.tr.Start(ctx, bt.n.batch,
 		trace.WithTimestamp(start), trace.WithLinks(links...),
-		trace.WithAttributes(attribute.String("faas.name", function), attribute.Int("sluice.batch.size", len(b.Events)), attribute.String("sluice.batch.id", b.ID)))
+		trace.WithAttributes(bt.n.attr, attribute.Int("sluice.batch.size", len(b.Events)), attribute.String("sluice.batch.id", b.ID)))
 	bt.batchSC = bt.batch.SpanContext()
 	if cap(bt.invs) < len(b.Events) {
 		bt.invs = make([]trace.Span, len(b.Events))
@@ -76,9 +106,9 @@ func (bt *Batch) Event(b *plugins.Batch, i int, enqueued time.Time, attempt int)
 	if ok {
 		parent = trace.ContextWithRemoteSpanContext(parent, sc)
 	}
-	fn := attribute.String("faas.name", bt.fn)
+	fn := bt.n.attr
 	if !enqueued.IsZero() && enqueued.Before(bt.start) {
-		_, q := bt.t.tr.Start(parent, "queue "+bt.fn, trace.WithTimestamp(enqueued), trace.WithAttributes(fn))
+		_, q := bt.t.tr.Start(parent, bt.n.queue, trace.WithTimestamp(enqueued), trace.WithAttributes(fn))
 		q.End(trace.WithTimestamp(bt.start))
 	}
 	// Under the batch span when it is of the same trace; otherwise under
@@ -90,7 +120,7 @@ func (bt *Batch) Event(b *plugins.Batch, i int, enqueued time.Time, attempt int)
 	} else {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: bt.batchSC}))
 	}
-	_, s := bt.t.tr.Start(parent, "invoke "+bt.fn, opts...)
+	_, s := bt.t.tr.Start(parent, bt.n.invoke, opts...)
 	bt.invs[i] = s
 	b.TraceParents[i] = traceParent(s.SpanContext())
 }

@@ -2,9 +2,10 @@ package tracing
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -64,6 +65,7 @@ type Tracer struct {
 	tp   *sdktrace.TracerProvider
 	tr   trace.Tracer
 	proc *processor
+	fns  sync.Map // function name → *fnNames
 }
 
 // New returns a Tracer exporting to cfg.Endpoint. It returns an error for a
@@ -167,11 +169,12 @@ func (t *Tracer) Start(name string, kind trace.SpanKind, traceparent, tracestate
 	if sc, ok := spanContext(traceparent, tracestate); ok {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}
-	if !start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(start))
+	var s trace.Span
+	if start.IsZero() {
+		_, s = t.tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	} else {
+		_, s = t.tr.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...), trace.WithTimestamp(start))
 	}
-	_, s := t.tr.Start(ctx, name, opts...)
 	return Span{s: s}
 }
 
@@ -221,6 +224,10 @@ func (s Span) TraceID() string {
 	}
 	return s.s.SpanContext().TraceID().String()
 }
+
+// Recording reports whether the span records what it is given: false for
+// the zero Span and for spans not sampled, which need no attributes.
+func (s Span) Recording() bool { return s.s != nil && s.s.IsRecording() }
 
 // SetAttributes adds attributes to the span.
 func (s Span) SetAttributes(attrs ...attribute.KeyValue) {
