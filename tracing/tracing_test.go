@@ -194,3 +194,23 @@ func TestDeadCollector(t *testing.T) {
 		})
 	}
 }
+
+func TestUnsampled(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		tp   string
+		want bool
+	}{
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", true},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02", true},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0b", false},
+		{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x", false},
+		{"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", false},
+		{"", false},
+	} {
+		if got := unsampled(tc.tp); got != tc.want {
+			t.Errorf("unsampled(%q) = %v, want %v", tc.tp, got, tc.want)
+		}
+	}
+}
