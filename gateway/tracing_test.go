@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +140,7 @@ func BenchmarkServeHandlerTracing(b *testing.B) {
 				ctx.Response.Reset()
 				s.serve(ctx)
 				if ctx.Response.StatusCode() != 200 {
-					b.Fatal(fmt.Sprintf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body()))
+					b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
 				}
 			}
 		})

@@ -214,16 +214,6 @@ func appendKafkaRecord(dst []byte, ev *plugins.Event, now time.Time) []byte {
 // passes as Lambda-Runtime-Trace-Id, or "" for a malformed one.
 func xrayTraceID(tp string) string { return plugins.XRayTraceID(tp) }
 
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // clientContext returns the decoded client context of ev, or "".
 func clientContext(ev *plugins.Event) string {
 	s, _ := ev.Extensions[ClientContextExtension].(string)
