@@ -148,7 +148,6 @@ func TraceParentFrom(ctx context.Context) string {
 	return s
 }
 
-
 func appendHex(dst, src []byte) []byte {
 	for _, c := range src {
 		dst = append(dst, hexDigits[c>>4], hexDigits[c&15])
