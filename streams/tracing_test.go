@@ -2,6 +2,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +112,38 @@ func TestTracedRecords(t *testing.T) {
 	}
 	if dlTP == "" || dlTP[3:35] != in[3:35] || dlTP == in {
 		t.Errorf("dead letter traceparent %q: want the record span's, in trace %s", dlTP, in[3:35])
+	}
+}
+
+// TestPublishedTraceparent: an async event and a dead letter written by the
+// publisher carry the event's traceparent as a header, for consumers that
+// do not read CloudEvents.
+func TestPublishedTraceparent(t *testing.T) {
+	e := newEnv(t)
+	topic := e.topic(t, 1)
+	pub, err := NewPublisher(PublisherConfig{Brokers: e.seeds}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ev := &plugins.Event{ID: "1", Source: "/s", Type: "t", TraceParent: tp}
+	if err := pub.Publish(ctx, topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.DeadLetterTo(topic).DeadLetter(ctx, &invoker.DeadLetterRecord{Function: "f", Trigger: "http", Event: ev, Err: errors.New("x"), Attempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(ctx, topic, &plugins.Event{ID: "2", Source: "/s", Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	rs := e.readAll(t, topic, 3)
+	for i, want := range []string{tp, tp, ""} {
+		got, _ := header(rs[i], "traceparent")
+		if got != want {
+			t.Errorf("record %d traceparent header %q, want %q", i, got, want)
+		}
 	}
 }
