@@ -270,3 +270,40 @@ triggers:
 		t.Errorf("sluice_trace_spans_exported_total = %v", n)
 	}
 }
+
+// TestE2ETracingDeadCollector: with the collector down, every request still
+// succeeds with its traceparent, and the spans are counted as dropped.
+func TestE2ETracingDeadCollector(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	_ = ln.Close() // nobody listens there now: every export is refused
+	p := startSluice(t, writeConfig(t, dir, `
+server: {listen: "127.0.0.1:0", admin_listen: "127.0.0.1:0"}
+functions:
+  echo: {runtime: go, handler: echo}
+triggers:
+  - http: {method: POST, path: /echo, function: echo}
+`), "OTEL_EXPORTER_OTLP_ENDPOINT="+dead)
+	if len(p.findLog("tracing on", map[string]any{"otlp_endpoint": dead})) != 1 {
+		t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT did not turn tracing on:\n%s", p.log())
+	}
+	const n = 50
+	for i := range n {
+		r := do(t, "POST", p.http+"/echo", "application/json", []byte(`{}`))
+		if _, ok := plugins.ParseTraceParent(r.header.Get("Traceparent")); r.code != 200 || !ok {
+			t.Fatalf("request %d: status %d, traceparent %q", i, r.code, r.header.Get("Traceparent"))
+		}
+	}
+	// Three spans a request: the request, the batch, the invocation.
+	waitFor(t, 30*time.Second, "the spans counted as dropped", func() bool {
+		return p.metric("sluice_trace_spans_dropped_total") >= 3*n
+	})
+	if got := p.metric("sluice_trace_spans_exported_total"); got != 0 {
+		t.Errorf("sluice_trace_spans_exported_total = %v", got)
+	}
+}
