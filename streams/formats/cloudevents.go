@@ -88,9 +88,16 @@ func decodeStructured(r *Record) (*plugins.Event, error) {
 	}
 	ev.KafkaHeaders = nil
 	for _, h := range r.Headers {
-		if !strings.EqualFold(h.Key, "content-type") {
-			ev.KafkaHeaders = append(ev.KafkaHeaders, h)
+		if strings.EqualFold(h.Key, "content-type") {
+			continue
 		}
+		if h.Key == "traceparent" && string(h.Value) == ev.TraceParent {
+			// A copy of the event's own traceparent, for consumers that do
+			// not read CloudEvents (Sluice's publisher writes one): not a
+			// header of the event's.
+			continue
+		}
+		ev.KafkaHeaders = append(ev.KafkaHeaders, h)
 	}
 	return ev, nil
 }

@@ -171,3 +171,28 @@ func FuzzCloudEvents(f *testing.F) {
 		}
 	})
 }
+
+// TestCloudEventsStructuredTraceparentHeader: a traceparent header that
+// copies the event's own is not kept as a header; any other is.
+func TestCloudEventsStructuredTraceparentHeader(t *testing.T) {
+	const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	value := []byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","traceparent":"` + tp + `"}`)
+	for _, tc := range []struct {
+		name    string
+		headers []plugins.KafkaHeader
+		kept    int
+	}{
+		{"copy of the event's", hdr("content-type", "application/cloudevents+json", "traceparent", tp), 0},
+		{"another trace", hdr("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := CloudEvents{}.Decode(&Record{Topic: "jobs", Value: value, Headers: tc.headers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if evs[0].TraceParent != tp || len(evs[0].KafkaHeaders) != tc.kept {
+				t.Errorf("traceparent %q, headers %v", evs[0].TraceParent, evs[0].KafkaHeaders)
+			}
+		})
+	}
+}
