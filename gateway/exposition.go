@@ -173,5 +173,7 @@ var familyHelp = map[string]string{
 	"sluice_instances":                      "Instances of the function, by state.",
 	"sluice_oom_kills_total":                "Instances killed for going over the function's memory limit.",
 	"sluice_custom_metrics_dropped_total":   "Custom metric data dropped: a new series over the function's cap, or an unknown unit.",
+	"sluice_trace_spans_exported_total":     "Spans the OTLP collector accepted.",
+	"sluice_trace_spans_dropped_total":      "Spans dropped: the export queue was full or the export failed.",
 	"sluice_event_age_seconds":              "Age of events when invoked, observed by the bench latency function.",
 }
