@@ -136,11 +136,13 @@ type revokeReq struct {
 	done    chan struct{}
 }
 
-type retryMsg struct{ l *lane }
-
-type deadLetterMsg struct {
-	r   *rec
-	err error // nil: acknowledged by the broker
+// loopMsg is one message of the loop's inbox, from a goroutine that must
+// not wait for the loop: exactly one of settled, retry and dead is set.
+type loopMsg struct {
+	settled *dispatch // every item of the dispatch has had its Done
+	retry   *lane     // the lane's backoff is over
+	dead    *rec      // the dead-letter producer finished with the record
+	deadErr error     // with dead: nil when the broker acknowledged it
 }
 
 func (t *Trigger) loop() {
@@ -191,19 +193,17 @@ func (t *Trigger) drainInbox() {
 	t.inbox = t.spare[:0]
 	t.inboxMu.Unlock()
 	for i, m := range msgs {
-		switch m := m.(type) {
-		case *dispatch:
-			t.settleDispatch(m)
-		case retryMsg:
-			m.l.backoff = false
-			m.l.timer = nil
-			t.makeReady(m.l)
-		case deadLetterMsg:
-			t.deadLettered(m)
-		default:
-			panic(fmt.Sprintf("BUG: streams loop got %T", m))
+		switch {
+		case m.settled != nil:
+			t.settleDispatch(m.settled)
+		case m.retry != nil:
+			m.retry.backoff = false
+			m.retry.timer = nil
+			t.makeReady(m.retry)
+		case m.dead != nil:
+			t.deadLettered(m.dead, m.deadErr)
 		}
-		msgs[i] = nil
+		msgs[i] = loopMsg{}
 	}
 	t.spare = msgs[:0]
 }
@@ -565,7 +565,7 @@ func (t *Trigger) backoff(l *lane, attempts int) {
 	t.m.retries.Inc()
 	d := t.retry.Delay(attempts)
 	l.backoff = true
-	l.timer = time.AfterFunc(d, func() { t.post(retryMsg{l}) })
+	l.timer = time.AfterFunc(d, func() { t.post(loopMsg{retry: l}) })
 	t.partPause(l.p)
 }
 
@@ -697,16 +697,18 @@ func (t *Trigger) deadLetter(r *rec, cause error) {
 	go t.produceDeadLetter(r, dl, origin, cause, int(r.attempts), r.p.abandon)
 }
 
-func (t *Trigger) deadLettered(m deadLetterMsg) {
-	p := m.r.p
+// deadLettered settles a record the dead-letter producer is done with:
+// err is nil when the broker acknowledged its dead letter.
+func (t *Trigger) deadLettered(r *rec, err error) {
+	p := r.p
 	p.inflight--
 	p.dead--
-	if p.gone || m.err != nil {
+	if p.gone || err != nil {
 		return // abandoned: the record stays uncommitted
 	}
 	t.fn.AddDeadLetters(1)
 	t.m.deadLetters.Inc()
-	t.markDone(m.r)
+	t.markDone(r)
 	t.advance(p)
 }
 

@@ -75,8 +75,8 @@ type Trigger struct {
 	ctlCh chan func()
 	// invoker Done callbacks, retry timers, dead-letter producers -> loop
 	inboxMu sync.Mutex
-	inbox   []any
-	spare   []any
+	inbox   []loopMsg
+	spare   []loopMsg
 	wake    chan struct{}
 
 	canPoll    atomic.Bool   // fetching is not paused: the poller may poll
@@ -338,7 +338,7 @@ func (t *Trigger) Close(ctx context.Context) error {
 
 // post hands a message to the loop without blocking: invoker callbacks and
 // timers must never wait for it.
-func (t *Trigger) post(msg any) {
+func (t *Trigger) post(msg loopMsg) {
 	t.inboxMu.Lock()
 	t.inbox = append(t.inbox, msg)
 	t.inboxMu.Unlock()
@@ -357,7 +357,7 @@ func (t *Trigger) onDone(it *invoker.Item, o invoker.Outcome) {
 	}
 	d := r.d
 	if d.left.Add(-1) == 0 {
-		t.post(d)
+		t.post(loopMsg{settled: d})
 	}
 }
 
