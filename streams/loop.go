@@ -578,6 +578,11 @@ func (t *Trigger) markDone(r *rec) {
 	// MaxBufferedBytes. What else r points to is its own (one, the
 	// dispatch) or small.
 	recycle(r)
+	if t.cfg.PoisonEvents {
+		for _, ev := range r.events {
+			plugins.Poison(ev)
+		}
+	}
 	r.ev.Data, r.ev.KafkaHeaders = nil, nil
 	if len(r.events) > 0 && r.events[0] != &r.ev {
 		r.events = nil // a decoder's own events

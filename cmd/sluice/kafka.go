@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -253,6 +254,7 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 			return
 		}
 		sc.Filter = match
+		sc.PoisonEvents = poisonEvents()
 		log := *s.log
 		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet()})
 		if err != nil {
@@ -489,3 +491,10 @@ func (d deadLetterTopic) DeadLetter(ctx context.Context, r *invoker.DeadLetterRe
 	}
 	return p.DeadLetterTo(d.topic).DeadLetter(ctx, r)
 }
+
+// poisonEventsEnv turns on the Kafka triggers' PoisonEvents debug option:
+// a Go function that keeps its *plugins.Event after returning then reads
+// plugins.Poisoned instead of another record.
+const poisonEventsEnv = "SLUICE_DEBUG_POISON_EVENTS"
+
+func poisonEvents() bool { return os.Getenv(poisonEventsEnv) == "1" }
