@@ -781,7 +781,8 @@ func (f *Function) isAbandoning() bool {
 
 // bisect queues the two halves of a batch that failed as a whole.
 func (f *Function) bisect(items []*Item) {
-	// Keep groups whole: cut at the group boundary nearest the middle.
+	// Cut in the middle: shouldBisect never splits a batch holding a group
+	// (SubmitGroup), so every item here stands alone.
 	cut := len(items) / 2
 	f.m.bisects.Inc()
 	a := append([]*Item(nil), items[:cut]...)

@@ -34,8 +34,8 @@ func mustParse(t *testing.T, src string, lookup func(string) (string, bool)) *Fi
 	return f
 }
 
-// specExample is SPEC §3's example, with the values holding braces quoted as
-// YAML requires inside a flow mapping, and every optional key written once.
+// specExample is the reference configuration with every optional key
+// written once, some values holding braces quoted (both forms are accepted).
 const specExample = `
 server:
   listen: ":8080"

@@ -727,7 +727,7 @@ func (d *decoder) setRoute(dst *string) func(kv) {
 	}
 }
 
-// lambdaInvokePrefix is served by the gateway itself (SPEC §6).
+// lambdaInvokePrefix is served by the gateway itself: the Lambda Invoke API.
 const lambdaInvokePrefix = "/2015-03-31/"
 
 // setFilter stores the filter pattern of t as JSON, compiled by

@@ -848,8 +848,8 @@ func (d *decoder) appendJSON(b []byte, e kv) ([]byte, bool) {
 }
 
 // Braces of placeholders inside plain scalars — route parameters such as
-// /echo/{id} and ${VAR} — are what people write, and what SPEC's examples
-// show, even inside flow mappings ({path: /echo/{id}, function: echo}),
+// /echo/{id} and ${VAR} — are what people write, and what the documented
+// examples show, even inside flow mappings ({path: /echo/{id}, function: echo}),
 // where YAML reserves { and } as indicators and refuses them. Before
 // parsing, a brace that opens right after '/' or '$' (where YAML could never
 // begin a flow mapping) and its closing brace are swapped for two
