@@ -29,7 +29,7 @@ type deadlineCtx struct {
 	mu       sync.Mutex
 	timed    atomic.Pointer[timedCtx]
 	cancel   context.CancelFunc
-	released atomic.Bool // the batch is over: cancelled, as WithDeadline's cancel leaves it
+	released atomic.Bool  // the batch is over: cancelled, as WithDeadline's cancel leaves it
 	checks   atomic.Int32 // calls of Err that read the clock
 }
 
