@@ -1,9 +1,6 @@
 package invoker
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // failBatch settles the events of a batch that failed as a whole. Events
 // the worker finished before the batch failed (a Lambda pool's
@@ -20,7 +17,7 @@ func (f *Function) failBatch(items []*Item, err error, outcome string, at attemp
 			rest = append(rest, it)
 		case r.Err == errPending:
 			it.attempts++
-			f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: dur}, outcome, at)
+			f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: at.dur}, outcome, at)
 		case r.Err == nil:
 			it.attempts++
 			f.finish(it, Outcome{Output: r.Output, Attempts: it.attempts, Duration: dur}, "success", at)
@@ -44,7 +41,7 @@ func (f *Function) failBatch(items []*Item, err error, outcome string, at attemp
 // shouldBisect reports whether to split the failed events of a batch, none
 // of them synchronous, rather than retry them together.
 func (f *Function) shouldBisect(items []*Item) bool {
-	if !f.cfg.Retry.Bisect || len(items) < 2 || f.isAbandoning() {
+	if !f.cfg.Retry.Splits(len(items)) || f.isAbandoning() {
 		return false
 	}
 	for _, it := range items {
@@ -81,35 +78,31 @@ func (f *Function) bisect(items []*Item) {
 	f.wake()
 }
 
-// failItem retries it after a backoff when its policy allows, or finishes
-// it as failed. it.attempts already counts the failed attempt.
+// failItem retries it after a backoff when the retry policy (Next) allows,
+// or finishes it as failed. it.attempts already counts the failed attempt.
 func (f *Function) failItem(it *Item, err error, outcome string, at attempt) {
-	dur := at.dur
-	attempts := f.cfg.Retry.Attempts
+	maxAttempts := f.cfg.Retry.Attempts
 	if it.Attempts > 0 {
-		attempts = it.Attempts
+		maxAttempts = it.Attempts
 	}
 	if it.Sync {
-		attempts = 1
+		maxAttempts = 1
 	}
-	now := time.Now()
-	expired := now.Sub(it.Since) > f.cfg.Retry.MaxAge
-	if it.attempts < attempts && !expired && !f.isAbandoning() {
+	v := f.cfg.Retry.Next(it.attempts, maxAttempts, it.Since, time.Now(), err)
+	switch {
+	case v.Step == Retry && !f.isAbandoning():
 		f.logItem(it, outcome, err, at)
-		f.retry(it)
+		f.retry(it, v.Delay)
 		return
+	case v.Step == Final:
+		err = v.Err
 	}
-	if expired && it.attempts < attempts {
-		err = fmt.Errorf("%w: %w", ErrExpired, err)
-	}
-	f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: dur}, outcome, at)
+	f.finish(it, Outcome{Err: err, Attempts: it.attempts, Duration: at.dur}, outcome, at)
 }
 
-// retry puts it back after an exponential backoff with jitter; at shutdown
-// at once.
-func (f *Function) retry(it *Item) {
+// retry puts it back after its backoff d; at shutdown at once.
+func (f *Function) retry(it *Item, d time.Duration) {
 	f.m.retries.Inc()
-	d := f.cfg.Retry.Delay(it.attempts)
 	f.mu.Lock()
 	if f.closing {
 		d = 0

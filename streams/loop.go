@@ -462,7 +462,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 	}
 	t.succeed(l, first)
 	l.flush = true
-	if crash && len(d.recs) > 1 && t.retry.Bisect {
+	if crash && t.retry.Splits(len(d.recs)) {
 		for _, r := range d.recs {
 			r.err = nil
 		}
@@ -480,7 +480,12 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		}
 	}
 	head := failed[0]
-	if err, final := t.final(head); final {
+	// The invoker's retry policy, applied here so that the record keeps
+	// its place in its lane: its submission asked the invoker for one
+	// attempt. Its age counts from when this trigger first fetched it.
+	v := t.retry.Next(int(head.attempts), t.retry.Attempts, head.fetchedAt(), time.Now(), head.lastErr)
+	if v.Step == invoker.Final {
+		err := v.Err
 		if crash && !t.retry.Bisect {
 			// The batch failed as a whole and cannot be split: like Lambda,
 			// the whole batch goes to the dead-letter topic.
@@ -495,7 +500,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		t.next(l)
 		return
 	}
-	t.backoff(l, int(head.attempts))
+	t.backoff(l, v.Delay)
 }
 
 // isBatchErr reports whether err failed a whole batch rather than one
@@ -503,19 +508,6 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 func isBatchErr(err error) bool {
 	var we *invoker.WorkerError
 	return errors.As(err, &we) || errors.Is(err, invoker.ErrTimeout)
-}
-
-// final reports whether a failed record is out of attempts or older than
-// retry.max_age (counted from when this trigger first fetched it), and the
-// error to dead-letter it with.
-func (t *Trigger) final(r *rec) (error, bool) {
-	if int(r.attempts) >= t.retry.Attempts {
-		return r.lastErr, true
-	}
-	if age := time.Since(r.fetchedAt()); age > t.retry.MaxAge {
-		return fmt.Errorf("%w (%s): %w", invoker.ErrExpired, age.Round(time.Millisecond), r.lastErr), true
-	}
-	return nil, false
 }
 
 // succeed marks the first k records of l done.
@@ -559,11 +551,9 @@ func (t *Trigger) split(l *lane, n int) {
 	l.ranges = append(l.ranges, n-a, a)
 }
 
-// backoff retries l after an exponential backoff with equal jitter, as the
-// invoker does.
-func (t *Trigger) backoff(l *lane, attempts int) {
+// backoff retries l after d, the retry policy's delay.
+func (t *Trigger) backoff(l *lane, d time.Duration) {
 	t.m.retries.Inc()
-	d := t.retry.Delay(attempts)
 	l.backoff = true
 	l.timer = time.AfterFunc(d, func() { t.post(loopMsg{retry: l}) })
 	t.partPause(l.p)
