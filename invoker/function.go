@@ -35,7 +35,9 @@ type Item struct {
 	// invoker's own retries do not wait either.
 	Flush bool
 	// Attempts overrides the function's retry.attempts when positive; 1
-	// means no retries. Stream triggers that keep order themselves use 1.
+	// means no retries. A Kafka trigger uses 1: it applies the same retry
+	// policy (RetryConfig.Next) itself, holding the record's place in its
+	// ordering lane while it waits.
 	Attempts int
 	// DeadLetter sends the event to the function's dead letter once it has
 	// finally failed.
