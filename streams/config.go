@@ -87,7 +87,7 @@ type Config struct {
 	// OrderingKey and OrderingNone. Defaults to the function's concurrency.
 	Parallelism int
 	// CommitInterval is how often finished offsets are committed.
-	// Defaults to 1s.
+	// Defaults to 1s; at least 100ms, the client's floor.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds how long revoked partitions wait for their
 	// in-flight batches and dead letters before they are abandoned (their

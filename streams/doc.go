@@ -27,8 +27,9 @@
 //
 // An offset is committed only when every record below it is done
 // (succeeded, filtered out, or written to the dead-letter topic): a
-// contiguous watermark per partition, committed asynchronously every
-// CommitInterval, and synchronously when partitions are revoked and at
+// contiguous watermark per partition, marked in the client
+// (kgo.AutoCommitMarks) and committed by it every CommitInterval, and
+// synchronously (CommitMarkedOffsets) when partitions are revoked and at
 // Close. A record that finally fails is produced to the dead-letter topic
 // with its key, value and headers plus sluice-error, sluice-function,
 // sluice-attempts, sluice-origin and sluice-trigger headers, and only then

@@ -598,6 +598,7 @@ func (t *Trigger) advance(p *partition) {
 		p.next, p.epoch = r.offset+1, r.epoch
 		t.release(r)
 		t.bufRecs--
+		t.stats.passed.Add(1)
 		moved = true
 	}
 	if p.head == len(p.log) {
@@ -612,11 +613,14 @@ func (t *Trigger) advance(p *partition) {
 		return
 	}
 	p.wm.Store(p.next)
-	eo := kgo.EpochOffset{Epoch: p.epoch, Offset: p.next}
-	t.offMu.Lock()
-	setOffset(t.latest, p.key.topic, p.key.part, eo)
-	setOffset(t.dirty, p.key.topic, p.key.part, eo)
-	t.offMu.Unlock()
+	ps := t.marks[p.key.topic]
+	if ps == nil {
+		ps = make(map[int32]kgo.EpochOffset, 1)
+		t.marks[p.key.topic] = ps
+	}
+	ps[p.key.part] = kgo.EpochOffset{Epoch: p.epoch, Offset: p.next}
+	t.cl.MarkCommitOffsets(t.marks) // copies what it needs
+	clear(ps)
 }
 
 // partPause pauses a partition that is stuck (a lane retrying or
@@ -789,10 +793,6 @@ func (t *Trigger) lose(lost map[string][]int32) {
 			if p := t.parts[tpKey{topic, part}]; p != nil && !p.gone {
 				t.remove(p)
 			}
-			t.offMu.Lock()
-			delOffset(t.latest, topic, part)
-			delOffset(t.dirty, topic, part)
-			t.offMu.Unlock()
 		}
 	}
 }
@@ -811,8 +811,8 @@ func (t *Trigger) stopLanes(p *partition) {
 	}
 }
 
-// remove forgets p. Its watermark stays in t.latest for the final commit;
-// late results of its dispatches are ignored.
+// remove forgets p. Its marked watermark stays in the client for the
+// final commit; late results of its dispatches are ignored.
 func (t *Trigger) remove(p *partition) {
 	t.stopLanes(p)
 	p.gone = true
