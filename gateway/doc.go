@@ -197,5 +197,5 @@
 // sluice_http_request_duration_seconds{route}; route is the route key, or
 // "none" for requests no route took; sluice_filtered_total{trigger} for
 // routes with a filter. The invoker counts invocations,
-// throttles and the rest of SPEC §8.
+// throttles, retries, dead letters, queue depth and durations.
 package gateway

@@ -532,7 +532,7 @@ func (s *Server) newCall(ctx *fasthttp.RequestCtx, p *Params, rt *fnRoute) *call
 		Time:            ri.now,
 		Subject:         strs[idLen : idLen+len(ri.rawPath)],
 		DataContentType: "application/json",
-		DataValidJSON:   true, // built by encoding/json or a fuzzed encoder here
+		DataValidJSON:   true, // appendRequestData, the append-style API Gateway payload encoder
 		Data:            buf[n:len(buf):len(buf)],
 		TraceParent:     strs[idLen+len(ri.rawPath) : idLen+len(ri.rawPath)+len(tp)],
 		TraceState:      strs[idLen+len(ri.rawPath)+len(tp):],
@@ -604,7 +604,7 @@ func (s *Server) asyncHandler(rt *fnRoute) Handler {
 	}
 }
 
-// writeInvokeError maps an invocation error to its status (SPEC §6).
+// writeInvokeError maps an invocation error to its status (400, 404, 413, 429, 502, 504...).
 func (s *Server) writeInvokeError(ctx *fasthttp.RequestCtx, p *Params, err error) {
 	switch {
 	case errors.Is(err, invoker.ErrQueueFull):

@@ -72,7 +72,7 @@ type storageRoute struct {
 //
 // A POST body is decoded with formats.DecodeStorageNotification: an S3
 // event notification, a MinIO bucket notification, or S3's s3:TestEvent
-// (200 with no events). Each record becomes one envelope (SPEC §4) and one
+// (200 with no events). Each record becomes one envelope (a sluice.storage.* event) and one
 // invocation, with Trigger "storage", the function's retry policy and its
 // dead letter. The answer is 200 {"requestId":ID,"accepted":N,"filtered":M}
 // once every event was accepted; 400 naming the bad field when the body is

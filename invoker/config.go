@@ -36,7 +36,7 @@ type BatchConfig struct {
 	MaxItems int
 	// MaxBytes is the estimated encoded size of a batch. Defaults to 1 MiB.
 	MaxBytes int
-	// MaxWait defaults to 10ms. Negative means do not wait.
+	// MaxWait defaults to 10ms; NoWait dispatches at once.
 	MaxWait time.Duration
 	// SyncItems is the most events in a batch that holds a synchronous
 	// event (YAML batch.sync_items). Defaults to 1: a caller's event goes
@@ -88,6 +88,9 @@ const (
 	DefaultMaxBackoff  = 10 * time.Second
 	DefaultMaxAge      = time.Hour
 	DefaultMemory      = 128 << 20
+	// NoWait is the MaxWait of a function that dispatches every batch at
+	// once (any negative MaxWait does).
+	NoWait time.Duration = -1
 )
 
 // Delay is the wait before retry number attempt (1 for the first retry):

@@ -11,8 +11,12 @@ import (
 // deadline. context.WithDeadline arms a runtime timer and allocates three
 // objects per batch, which costs more than a fast in-process function's
 // whole invocation, while most such functions never look at ctx.Done. So
-// the timer context is only made when a worker first asks for Done;
-// until then Err compares the clock with the deadline.
+// the timer context is only made when a worker first asks for Done, or
+// for Err more than errChecks times; until then Err compares the clock
+// with the deadline. A worker that checks Err before every event of a big
+// batch (the builtin worker does) would otherwise read the clock per event,
+// which on a virtual machine costs about as much as the rest of a noop
+// invocation; past errChecks the timer is the cheaper of the two.
 //
 // Once the timer context exists, everything goes through it, so Done and
 // Err agree as the context contract requires, and Value finds its
@@ -25,8 +29,13 @@ type deadlineCtx struct {
 	mu       sync.Mutex
 	timed    atomic.Pointer[timedCtx]
 	cancel   context.CancelFunc
-	released atomic.Bool // the batch is over: cancelled, as WithDeadline's cancel leaves it
+	released atomic.Bool  // the batch is over: cancelled, as WithDeadline's cancel leaves it
+	checks   atomic.Int32 // calls of Err that read the clock
 }
+
+// errChecks is how many times Err reads the clock before it arms the timer
+// context and asks it instead.
+const errChecks = 8
 
 // timedCtx boxes the timer context for the atomic pointer.
 type timedCtx struct{ context.Context }
@@ -48,6 +57,9 @@ func (c *deadlineCtx) Err() error {
 	}
 	if c.released.Load() {
 		return context.Canceled
+	}
+	if c.checks.Add(1) > errChecks {
+		return c.arm().Err()
 	}
 	// time.Until reads only the monotonic clock (the deadline has a
 	// reading of it), half the cost of time.Now.

@@ -2,6 +2,7 @@ package invoker
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +87,32 @@ func TestDeadlineCtx(t *testing.T) {
 				t.Errorf("armed %v: Err after Done = %v", armFirst, c.Err())
 			}
 		}
+	})
+	t.Run("many Err calls arm the timer", func(t *testing.T) {
+		c := newDeadlineCtx(parent, time.Now().Add(50*time.Millisecond))
+		defer c.release()
+		for i := range 2 * errChecks {
+			if err := c.Err(); err != nil {
+				t.Fatalf("Err call %d before the deadline: %v", i, err)
+			}
+		}
+		if c.timed.Load() == nil {
+			t.Fatalf("%d calls of Err did not arm the timer context", 2*errChecks)
+		}
+		if c.Value(testKey{}) != "v" {
+			t.Errorf("Value = %v", c.Value(testKey{}))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for c.Err() == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("Err stays nil past the deadline")
+			}
+			runtime.Gosched()
+		}
+		if c.Err() != context.DeadlineExceeded {
+			t.Errorf("Err = %v", c.Err())
+		}
+		waitDone(t, c)
 	})
 	t.Run("release races Done", func(t *testing.T) {
 		for range 200 {

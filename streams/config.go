@@ -87,7 +87,7 @@ type Config struct {
 	// OrderingKey and OrderingNone. Defaults to the function's concurrency.
 	Parallelism int
 	// CommitInterval is how often finished offsets are committed.
-	// Defaults to 1s.
+	// Defaults to 1s; at least 100ms, the client's floor.
 	CommitInterval time.Duration
 	// RevokeTimeout bounds how long revoked partitions wait for their
 	// in-flight batches and dead letters before they are abandoned (their
@@ -105,6 +105,12 @@ type Config struct {
 	// MaxBufferedBytes bounds the bytes of records fetched but not yet
 	// done. Defaults to eight times the function's batch.max_bytes.
 	MaxBufferedBytes int
+	// PoisonEvents is a debug option: once a record is done (every Done of
+	// its events ran), its events are overwritten by plugins.Poison before
+	// they are reused, so that a function that kept its *plugins.Event
+	// reads an obviously wrong event instead of another record's. It costs
+	// an allocation per event.
+	PoisonEvents bool
 }
 
 // Validate reports every field out of range, naming its config key.

@@ -70,7 +70,7 @@ func (t *Trigger) produceDeadLetter(r *rec, dl *kgo.Record, origin string, cause
 		if err == nil {
 			t.slog.Warn().Str("origin", origin).AnErr("cause", cause).Int("attempts", attempts).
 				Str("dead_letter_topic", dl.Topic).Msg("record dead-lettered")
-			t.post(deadLetterMsg{r: r})
+			t.post(loopMsg{dead: r})
 			return
 		}
 		t.m.deadLetterErrors.Inc()
@@ -81,11 +81,11 @@ func (t *Trigger) produceDeadLetter(r *rec, dl *kgo.Record, origin string, cause
 		case <-timer.C:
 		case <-abandon:
 			timer.Stop()
-			t.post(deadLetterMsg{r: r, err: err})
+			t.post(loopMsg{dead: r, deadErr: err})
 			return
 		case <-t.dlqCtx.Done():
 			timer.Stop()
-			t.post(deadLetterMsg{r: r, err: err})
+			t.post(loopMsg{dead: r, deadErr: err})
 			return
 		}
 		wait = min(2*wait, t.retry.MaxBackoff)

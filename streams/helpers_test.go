@@ -1,12 +1,10 @@
 package streams
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +18,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
-	"github.com/sluicehq/sluice/plugins/builtin"
+	"github.com/sluicehq/sluice/streams/internal/kafkatest"
 )
 
 // kenv is the Kafka a test runs against: a fresh in-process kfake cluster,
@@ -37,26 +36,8 @@ type kenv struct {
 
 func newEnv(t *testing.T) *kenv {
 	t.Helper()
-	e := &kenv{}
-	if s := os.Getenv("SLUICE_KAFKA_SEEDS"); s != "" {
-		e.seeds = strings.Split(s, ",")
-	} else {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(4))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		e.c = c
-		e.seeds = c.ListenAddrs()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	e.cl = cl
-	e.adm = kadm.NewClient(cl)
-	return e
+	k := kafkatest.NewEnv(t)
+	return &kenv{seeds: k.Seeds, c: k.Cluster, adm: k.Adm, cl: k.Client}
 }
 
 func (e *kenv) needFake(t *testing.T) {
@@ -86,11 +67,7 @@ func (e *kenv) createTopic(t *testing.T, name string, partitions int32) {
 // produce writes records synchronously, failing the test on any error.
 func (e *kenv) produce(t *testing.T, rs ...*kgo.Record) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	(&kafkatest.Env{Client: e.cl}).Produce(t, rs...)
 }
 
 // produceN writes n records with values "0".."n-1" to explicit partitions
@@ -163,13 +140,7 @@ func (e *kenv) committed(t *testing.T, group, topic string) map[int32]int64 {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	testtool.WaitFor(t, d, what, cond)
 }
 
 // waitCommitted waits until the group committed want for every partition.
@@ -286,16 +257,7 @@ func (r *recorder) snapshot() []call {
 // newFunction starts an invoker Function running w.
 func newFunction(t *testing.T, name string, cfg invoker.Config, w plugins.Worker) (*invoker.Function, *metrics.Set) {
 	t.Helper()
-	set := metrics.NewSet()
-	fn, err := invoker.New(name, cfg, w, invoker.Deps{Metrics: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fn.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fn.Close(context.Background()) })
-	return fn, set
+	return kafkatest.NewFunction(t, name, cfg, w)
 }
 
 // startTrigger creates and starts a trigger, closing it at cleanup.
@@ -329,25 +291,13 @@ func startTrigger(t *testing.T, e *kenv, cfg Config, fn *invoker.Function) (*Tri
 }
 
 // testLogger writes warnings and errors to the test log.
-func testLogger(t *testing.T) zerolog.Logger {
-	return zerolog.New(zerolog.NewConsoleWriter(zerolog.ConsoleTestWriter(t))).Level(zerolog.WarnLevel)
-}
+func testLogger(t *testing.T) zerolog.Logger { return kafkatest.Logger(t) }
 
 // metricValue reads one series from a set's Prometheus text.
-func metricValue(set *metrics.Set, series string) float64 {
-	var b bytes.Buffer
-	set.WritePrometheus(&b)
-	for _, line := range strings.Split(b.String(), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return f
-		}
-	}
-	return 0
-}
+func metricValue(set *metrics.Set, series string) float64 { return kafkatest.MetricValue(set, series) }
 
 func builtinWorker(name string, h plugins.Handler) plugins.Worker {
-	return builtin.NewWorker(name, h, nil)
+	return kafkatest.BuiltinWorker(name, h)
 }
 
 func header(r *kgo.Record, key string) (string, bool) {

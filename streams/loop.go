@@ -138,11 +138,13 @@ type revokeReq struct {
 	done    chan struct{}
 }
 
-type retryMsg struct{ l *lane }
-
-type deadLetterMsg struct {
-	r   *rec
-	err error // nil: acknowledged by the broker
+// loopMsg is one message of the loop's inbox, from a goroutine that must
+// not wait for the loop: exactly one of settled, retry and dead is set.
+type loopMsg struct {
+	settled *dispatch // every item of the dispatch has had its Done
+	retry   *lane     // the lane's backoff is over
+	dead    *rec      // the dead-letter producer finished with the record
+	deadErr error     // with dead: nil when the broker acknowledged it
 }
 
 func (t *Trigger) loop() {
@@ -193,19 +195,17 @@ func (t *Trigger) drainInbox() {
 	t.inbox = t.spare[:0]
 	t.inboxMu.Unlock()
 	for i, m := range msgs {
-		switch m := m.(type) {
-		case *dispatch:
-			t.settleDispatch(m)
-		case retryMsg:
-			m.l.backoff = false
-			m.l.timer = nil
-			t.makeReady(m.l)
-		case deadLetterMsg:
-			t.deadLettered(m)
-		default:
-			panic(fmt.Sprintf("BUG: streams loop got %T", m))
+		switch {
+		case m.settled != nil:
+			t.settleDispatch(m.settled)
+		case m.retry != nil:
+			m.retry.backoff = false
+			m.retry.timer = nil
+			t.makeReady(m.retry)
+		case m.dead != nil:
+			t.deadLettered(m.dead, m.deadErr)
 		}
-		msgs[i] = nil
+		msgs[i] = loopMsg{}
 	}
 	t.spare = msgs[:0]
 }
@@ -467,7 +467,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 	}
 	t.succeed(l, first)
 	l.flush = true
-	if crash && len(d.recs) > 1 && t.retry.Bisect {
+	if crash && t.retry.Splits(len(d.recs)) {
 		for _, r := range d.recs {
 			r.err = nil
 		}
@@ -485,7 +485,12 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		}
 	}
 	head := failed[0]
-	if err, final := t.final(head); final {
+	// The invoker's retry policy, applied here so that the record keeps
+	// its place in its lane: its submission asked the invoker for one
+	// attempt. Its age counts from when this trigger first fetched it.
+	v := t.retry.Next(int(head.attempts), t.retry.Attempts, head.fetchedAt(), time.Now(), head.lastErr)
+	if v.Step == invoker.Final {
+		err := v.Err
 		if crash && !t.retry.Bisect {
 			// The batch failed as a whole and cannot be split: like Lambda,
 			// the whole batch goes to the dead-letter topic.
@@ -500,7 +505,7 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 		t.next(l)
 		return
 	}
-	t.backoff(l, int(head.attempts))
+	t.backoff(l, v.Delay)
 }
 
 // isBatchErr reports whether err failed a whole batch rather than one
@@ -508,19 +513,6 @@ func (t *Trigger) settleDispatch(d *dispatch) {
 func isBatchErr(err error) bool {
 	var we *invoker.WorkerError
 	return errors.As(err, &we) || errors.Is(err, invoker.ErrTimeout)
-}
-
-// final reports whether a failed record is out of attempts or older than
-// retry.max_age (counted from when this trigger first fetched it), and the
-// error to dead-letter it with.
-func (t *Trigger) final(r *rec) (error, bool) {
-	if int(r.attempts) >= t.retry.Attempts {
-		return r.lastErr, true
-	}
-	if age := time.Since(r.fetchedAt()); age > t.retry.MaxAge {
-		return fmt.Errorf("%w (%s): %w", invoker.ErrExpired, age.Round(time.Millisecond), r.lastErr), true
-	}
-	return nil, false
 }
 
 // succeed marks the first k records of l done.
@@ -564,13 +556,11 @@ func (t *Trigger) split(l *lane, n int) {
 	l.ranges = append(l.ranges, n-a, a)
 }
 
-// backoff retries l after an exponential backoff with equal jitter, as the
-// invoker does.
-func (t *Trigger) backoff(l *lane, attempts int) {
+// backoff retries l after d, the retry policy's delay.
+func (t *Trigger) backoff(l *lane, d time.Duration) {
 	t.m.retries.Inc()
-	d := t.retry.Delay(attempts)
 	l.backoff = true
-	l.timer = time.AfterFunc(d, func() { t.post(retryMsg{l}) })
+	l.timer = time.AfterFunc(d, func() { t.post(loopMsg{retry: l}) })
 	t.partPause(l.p)
 }
 
@@ -587,6 +577,11 @@ func (t *Trigger) markDone(r *rec) {
 	// MaxBufferedBytes. What else r points to is its own (one, the
 	// dispatch) or small.
 	recycle(r)
+	if t.cfg.PoisonEvents {
+		for _, ev := range r.events {
+			plugins.Poison(ev)
+		}
+	}
 	r.ev.Data, r.ev.KafkaHeaders = nil, nil
 	if len(r.events) > 0 && r.events[0] != &r.ev {
 		r.events = nil // a decoder's own events
@@ -612,6 +607,7 @@ func (t *Trigger) advance(p *partition) {
 		p.next, p.epoch = r.offset+1, r.epoch
 		t.release(r)
 		t.bufRecs--
+		t.stats.passed.Add(1)
 		moved = true
 	}
 	if p.head == len(p.log) {
@@ -626,11 +622,14 @@ func (t *Trigger) advance(p *partition) {
 		return
 	}
 	p.wm.Store(p.next)
-	eo := kgo.EpochOffset{Epoch: p.epoch, Offset: p.next}
-	t.offMu.Lock()
-	setOffset(t.latest, p.key.topic, p.key.part, eo)
-	setOffset(t.dirty, p.key.topic, p.key.part, eo)
-	t.offMu.Unlock()
+	ps := t.marks[p.key.topic]
+	if ps == nil {
+		ps = make(map[int32]kgo.EpochOffset, 1)
+		t.marks[p.key.topic] = ps
+	}
+	ps[p.key.part] = kgo.EpochOffset{Epoch: p.epoch, Offset: p.next}
+	t.cl.MarkCommitOffsets(t.marks) // copies what it needs
+	clear(ps)
 }
 
 // partPause pauses a partition that is stuck (a lane retrying or
@@ -706,16 +705,18 @@ func (t *Trigger) deadLetter(r *rec, cause error) {
 	go t.produceDeadLetter(r, dl, origin, cause, int(r.attempts), r.p.abandon)
 }
 
-func (t *Trigger) deadLettered(m deadLetterMsg) {
-	p := m.r.p
+// deadLettered settles a record the dead-letter producer is done with:
+// err is nil when the broker acknowledged its dead letter.
+func (t *Trigger) deadLettered(r *rec, err error) {
+	p := r.p
 	p.inflight--
 	p.dead--
-	if p.gone || m.err != nil {
+	if p.gone || err != nil {
 		return // abandoned: the record stays uncommitted
 	}
 	t.fn.AddDeadLetters(1)
 	t.m.deadLetters.Inc()
-	t.markDone(m.r)
+	t.markDone(r)
 	t.advance(p)
 }
 
@@ -801,10 +802,6 @@ func (t *Trigger) lose(lost map[string][]int32) {
 			if p := t.parts[tpKey{topic, part}]; p != nil && !p.gone {
 				t.remove(p)
 			}
-			t.offMu.Lock()
-			delOffset(t.latest, topic, part)
-			delOffset(t.dirty, topic, part)
-			t.offMu.Unlock()
 		}
 	}
 }
@@ -823,8 +820,8 @@ func (t *Trigger) stopLanes(p *partition) {
 	}
 }
 
-// remove forgets p. Its watermark stays in t.latest for the final commit;
-// late results of its dispatches are ignored.
+// remove forgets p. Its marked watermark stays in the client for the
+// final commit; late results of its dispatches are ignored.
 func (t *Trigger) remove(p *partition) {
 	t.stopLanes(p)
 	p.gone = true

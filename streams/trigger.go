@@ -80,8 +80,8 @@ type Trigger struct {
 	ctlCh chan func()
 	// invoker Done callbacks, retry timers, dead-letter producers -> loop
 	inboxMu sync.Mutex
-	inbox   []any
-	spare   []any
+	inbox   []loopMsg
+	spare   []loopMsg
 	wake    chan struct{}
 
 	canPoll    atomic.Bool   // fetching is not paused: the poller may poll
@@ -90,8 +90,6 @@ type Trigger struct {
 	pollDone   chan struct{}
 	loopStop   chan struct{}
 	loopDone   chan struct{}
-	commitStop chan struct{}
-	commitDone chan struct{}
 	dlqCtx     context.Context
 	dlqCancel  context.CancelFunc
 	dlqWG      sync.WaitGroup
@@ -110,19 +108,20 @@ type Trigger struct {
 	closing        bool
 	closeDone      chan struct{}
 
-	// Commit state, shared by the loop (writer), the committer and the
-	// rebalance callbacks. commitMu orders whole commits; offMu guards the
-	// maps.
-	commitMu sync.Mutex
-	offMu    sync.Mutex
-	latest   map[string]map[int32]kgo.EpochOffset // watermark of every owned partition
-	dirty    map[string]map[int32]kgo.EpochOffset // advanced since the last commit
+	// marks is the loop's reusable argument of MarkCommitOffsets: the
+	// client commits the marked watermarks every CommitInterval
+	// (AutoCommitMarks) and on revoke and Close (commitMarked).
+	marks map[string]map[int32]kgo.EpochOffset
 
 	stats struct {
 		buffered, bufferedBytes, partitions atomic.Int64
+		passed                              atomic.Int64 // records the watermarks moved over, for benchmarks
 		paused                              atomic.Bool
 	}
 }
+
+// minCommitInterval is the shortest interval the client autocommits at.
+const minCommitInterval = 100 * time.Millisecond
 
 type tpKey struct {
 	topic string
@@ -171,11 +170,8 @@ func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
 		pollDone:   make(chan struct{}),
 		loopStop:   make(chan struct{}),
 		loopDone:   make(chan struct{}),
-		commitStop: make(chan struct{}),
-		commitDone: make(chan struct{}),
 		parts:      make(map[tpKey]*partition),
-		latest:     make(map[string]map[int32]kgo.EpochOffset),
-		dirty:      make(map[string]map[int32]kgo.EpochOffset),
+		marks:      make(map[string]map[int32]kgo.EpochOffset),
 	}
 	t.doneFn = t.onDone
 	t.canPoll.Store(true)
@@ -231,7 +227,13 @@ func (t *Trigger) clientOpts() []kgo.Opt {
 		kgo.ConsumerGroup(t.cfg.Group),
 		kgo.ConsumeTopics(t.cfg.Topics...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.DisableAutoCommit(),
+		// The loop marks each partition's contiguous watermark; the client
+		// commits what is marked every CommitInterval, and commitMarked on
+		// revoke and Close. Nothing past the watermark is ever marked, so
+		// a crash redelivers at most what was not finished.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(max(t.cfg.CommitInterval, minCommitInterval)),
+		kgo.AutoCommitCallback(t.onCommit),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(t.onAssigned),
 		kgo.OnPartitionsRevoked(t.onRevoked),
@@ -284,7 +286,6 @@ func (t *Trigger) Start(ctx context.Context) error {
 	pollCtx, cancel := context.WithCancel(context.Background())
 	t.pollCancel = cancel
 	go t.poll(pollCtx)
-	go t.committer()
 	t.log.Info().Strs("topics", t.cfg.Topics).Str("ordering", string(t.cfg.Ordering)).
 		Str("dead_letter_topic", t.cfg.DeadLetterTopic).Msg("kafka trigger started")
 	return nil
@@ -322,9 +323,7 @@ func (t *Trigger) Close(ctx context.Context) error {
 		t.ctlCh <- func() { t.abandonAll(); close(abandoned) }
 		<-abandoned
 	}
-	close(t.commitStop)
-	<-t.commitDone
-	if err := t.commitFinal(ctx, nil); err != nil {
+	if err := t.commitMarked(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	close(t.loopStop)
@@ -344,7 +343,7 @@ func (t *Trigger) Close(ctx context.Context) error {
 
 // post hands a message to the loop without blocking: invoker callbacks and
 // timers must never wait for it.
-func (t *Trigger) post(msg any) {
+func (t *Trigger) post(msg loopMsg) {
 	t.inboxMu.Lock()
 	t.inbox = append(t.inbox, msg)
 	t.inboxMu.Unlock()
@@ -363,7 +362,7 @@ func (t *Trigger) onDone(it *invoker.Item, o invoker.Outcome) {
 	}
 	d := r.d
 	if d.left.Add(-1) == 0 {
-		t.post(d)
+		t.post(loopMsg{settled: d})
 	}
 }
 
@@ -625,7 +624,7 @@ func (t *Trigger) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 		t.toLoop(func() { t.abandonRevoke(req) })
 		<-req.done
 	}
-	if err := t.commitFinal(ctx, revoked); err != nil {
+	if err := t.commitMarked(ctx); err != nil {
 		t.log.Error().Err(err).Interface("partitions", revoked).Msg("cannot commit revoked partitions")
 	}
 }
@@ -641,94 +640,20 @@ func (t *Trigger) toLoop(fn func()) bool {
 	}
 }
 
-// committer commits advanced watermarks every CommitInterval.
-func (t *Trigger) committer() {
-	defer close(t.commitDone)
-	tick := time.NewTicker(t.cfg.CommitInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-t.commitStop:
-			return
-		case <-tick.C:
-			t.commitDirty()
-		}
+// onCommit reports the client's periodic commits of the marked
+// watermarks; a failed one is retried by the next, as the marks stay.
+func (t *Trigger) onCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err = commitErr(resp, err); err != nil && !errors.Is(err, context.Canceled) {
+		t.m.commitErrors.Inc()
+		t.slog.Warn().Err(err).Msg("cannot commit offsets; retrying with the next commit")
 	}
 }
 
-func (t *Trigger) commitDirty() {
-	t.commitMu.Lock()
-	defer t.commitMu.Unlock()
-	t.offMu.Lock()
-	snap := t.dirty
-	if len(snap) == 0 {
-		t.offMu.Unlock()
-		return
-	}
-	t.dirty = make(map[string]map[int32]kgo.EpochOffset, len(snap))
-	t.offMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.cl.CommitOffsets(ctx, snap, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		defer cancel()
-		if err = commitErr(resp, err); err != nil {
-			t.m.commitErrors.Inc()
-			t.slog.Warn().Err(err).Msg("cannot commit offsets; retrying with the next commit")
-			t.redirty(snap)
-		}
-	})
-}
-
-// redirty marks the partitions of a failed commit for the next one, when
-// they are still owned and have not advanced since.
-func (t *Trigger) redirty(snap map[string]map[int32]kgo.EpochOffset) {
-	t.offMu.Lock()
-	defer t.offMu.Unlock()
-	for topic, ps := range snap {
-		for p := range ps {
-			eo, owned := t.latest[topic][p]
-			if !owned {
-				continue
-			}
-			if _, again := t.dirty[topic][p]; again {
-				continue
-			}
-			setOffset(t.dirty, topic, p, eo)
-		}
-	}
-}
-
-// commitFinal synchronously commits the watermarks of the given partitions
-// (all when nil) and forgets them, so that no later commit of this trigger
-// can touch them. Called after the loop finished with them.
-func (t *Trigger) commitFinal(ctx context.Context, which map[string][]int32) error {
-	t.commitMu.Lock()
-	defer t.commitMu.Unlock()
-	t.offMu.Lock()
-	final := make(map[string]map[int32]kgo.EpochOffset)
-	take := func(topic string, p int32) {
-		if eo, ok := t.latest[topic][p]; ok {
-			setOffset(final, topic, p, eo)
-		}
-		delOffset(t.latest, topic, p)
-		delOffset(t.dirty, topic, p)
-	}
-	if which == nil {
-		for topic, ps := range t.latest {
-			for p := range ps {
-				take(topic, p)
-			}
-		}
-	} else {
-		for topic, ps := range which {
-			for _, p := range ps {
-				take(topic, p)
-			}
-		}
-	}
-	t.offMu.Unlock()
-	if len(final) == 0 {
-		return nil
-	}
+// commitMarked synchronously commits the marked watermarks. Called once
+// the loop is finished with the partitions being given up (a revoke, or
+// Close); the client forgets a revoked partition's marks once the revoke
+// callback returns, so no later commit of this trigger touches it.
+func (t *Trigger) commitMarked(ctx context.Context) error {
 	if ctx == nil || ctx.Err() != nil {
 		// A commit of finished work is worth a few seconds past a
 		// deadline: without it, all of it is delivered again.
@@ -736,34 +661,11 @@ func (t *Trigger) commitFinal(ctx context.Context, which map[string][]int32) err
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 	}
-	var cerr error
-	t.cl.CommitOffsetsSync(ctx, final, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		cerr = commitErr(resp, err)
-	})
-	if cerr != nil {
+	if err := t.cl.CommitMarkedOffsets(ctx); err != nil {
 		t.m.commitErrors.Inc()
-		return fmt.Errorf("kafka trigger %q: commit %v: %w", t.cfg.Name, final, cerr)
+		return fmt.Errorf("kafka trigger %q: commit: %w", t.cfg.Name, err)
 	}
-	t.log.Debug().Interface("offsets", final).Msg("committed")
 	return nil
-}
-
-func setOffset(m map[string]map[int32]kgo.EpochOffset, topic string, p int32, eo kgo.EpochOffset) {
-	ps := m[topic]
-	if ps == nil {
-		ps = make(map[int32]kgo.EpochOffset)
-		m[topic] = ps
-	}
-	ps[p] = eo
-}
-
-func delOffset(m map[string]map[int32]kgo.EpochOffset, topic string, p int32) {
-	if ps, ok := m[topic]; ok {
-		delete(ps, p)
-		if len(ps) == 0 {
-			delete(m, topic)
-		}
-	}
 }
 
 // commitErr returns the request's error or the first partition's error.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -520,5 +521,49 @@ func TestCloseCommitsAndNextOwnerResumes(t *testing.T) {
 		if rec.okCount[fmt.Sprintf("%s-%d-%d", topic, c.part, c.offset)] > 0 {
 			t.Fatalf("offset %d/%d delivered again after a clean Close", c.part, c.offset)
 		}
+	}
+}
+
+// TestPoisonEventsAfterDone checks the PoisonEvents debug option: a
+// function that keeps its *plugins.Event finds it poisoned once its record
+// is done, and every record is still invoked once and committed.
+func TestPoisonEventsAfterDone(t *testing.T) {
+	for _, poison := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poison=%v", poison), func(t *testing.T) {
+			e := newEnv(t)
+			topic := e.topic(t, 2)
+			const n = 60
+			e.produceN(t, topic, n, 2, nil)
+			var mu sync.Mutex
+			var kept []*plugins.Event
+			fn, _ := newFunction(t, "keeper", invoker.Config{Batch: invoker.BatchConfig{MaxItems: 7}}, builtinWorker("keeper", func(_ context.Context, ev *plugins.Event) ([]byte, error) {
+				if plugins.IsPoisoned(ev) {
+					return nil, errors.New("invoked with a poisoned event")
+				}
+				mu.Lock()
+				kept = append(kept, ev)
+				mu.Unlock()
+				return nil, nil
+			}))
+			tr, _ := startTrigger(t, e, Config{Topics: []string{topic}, Group: topic, PoisonEvents: poison}, fn)
+			e.waitCommitted(t, topic, topic, map[int32]int64{0: n / 2, 1: n / 2})
+			// Buffered is stored by the loop after it finished with the
+			// records: reading it orders the reads below after the poison.
+			waitFor(t, 10*time.Second, "the buffer to empty", func() bool { return tr.Stats().Buffered == 0 })
+			mu.Lock()
+			defer mu.Unlock()
+			if len(kept) != n {
+				t.Fatalf("%d invocations, want %d", len(kept), n)
+			}
+			poisoned := 0
+			for _, ev := range kept {
+				if plugins.IsPoisoned(ev) {
+					poisoned++
+				}
+			}
+			if want := map[bool]int{false: 0, true: n}[poison]; poisoned != want {
+				t.Errorf("%d of %d kept events poisoned, want %d", poisoned, n, want)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/configs"
-	"github.com/sluicehq/sluice/invoker/filter"
 	"github.com/sluicehq/sluice/plugins/goplugin"
 	"github.com/sluicehq/sluice/plugins/runtimes"
 )
@@ -115,14 +113,6 @@ func checkCommand(prog, dir string) error {
 		return fmt.Errorf("%s is not executable", prog)
 	}
 	return nil
-}
-
-func init() {
-	// The loader reports filter problems at their position in the file.
-	config.ValidateFilter = func(p json.RawMessage) error {
-		_, err := filter.Compile(p)
-		return err
-	}
 }
 
 // enterCheckout makes the dev default's relative paths (bin/plugins/...,

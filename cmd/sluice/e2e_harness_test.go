@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testtool"
 )
 
 // The end-to-end tests build the real binary once and drive it over real
@@ -229,13 +231,7 @@ func (p *proc) listenAddr(listener string) string {
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of a condition with a deadline
-	}
+	testtool.WaitFor(t, d, what, cond)
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}

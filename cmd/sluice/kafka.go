@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/streams"
 	"github.com/sluicehq/sluice/streams/formats"
 	"github.com/sluicehq/sluice/streams/schedule"
+	"github.com/sluicehq/sluice/streams/scheduler"
 )
 
 // kafkaParts are the Kafka pieces of a running gateway, in start order.
@@ -26,7 +28,7 @@ type kafkaParts struct {
 	embedded  *streams.Embedded
 	publisher *kafkaPublisher
 	triggers  []*streams.Trigger
-	scheduler *streams.Scheduler
+	scheduler *scheduler.Scheduler
 	sets      []*metrics.Set
 
 	// addr is the embedded broker's address, when kafka.embedded is set.
@@ -253,6 +255,7 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 			return
 		}
 		sc.Filter = match
+		sc.PoisonEvents = poisonEvents()
 		log := *s.log
 		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet(), Tracer: s.tracer})
 		if err != nil {
@@ -366,7 +369,7 @@ func (k *kafkaParts) closeRest() {
 // Kafka configured, ticks are coordinated through it (once per tick across
 // every instance on the cluster); without, each instance fires every tick.
 func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
-	var specs []streams.ScheduleSpec
+	var specs []scheduler.Spec
 	var where []string
 	count := map[string]int{}
 	for i := range cfg.Triggers {
@@ -389,7 +392,7 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 			// refuses one written beside a rate.
 			spec.Timezone = t.Schedule.Timezone
 		}
-		specs = append(specs, streams.ScheduleSpec{
+		specs = append(specs, scheduler.Spec{
 			Name:       name,
 			Spec:       spec,
 			Payload:    t.Schedule.Payload,
@@ -402,7 +405,7 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 	if len(specs) == 0 {
 		return nil
 	}
-	sc := streams.SchedulerConfig{Schedules: specs}
+	sc := scheduler.Config{Schedules: specs}
 	if len(cfg.Kafka.Brokers) > 0 {
 		sc.Brokers = k.brokers(cfg)
 	} else {
@@ -412,7 +415,7 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 		return fmt.Errorf("%s: %w", strings.Join(where, ", "), err)
 	}
 	log := *s.log
-	sched, err := streams.NewScheduler(sc, streams.Deps{Logger: &log, Metrics: k.newSet()})
+	sched, err := scheduler.New(sc, streams.Deps{Logger: &log, Metrics: k.newSet()})
 	if err != nil {
 		return err
 	}
@@ -489,3 +492,10 @@ func (d deadLetterTopic) DeadLetter(ctx context.Context, r *invoker.DeadLetterRe
 	}
 	return p.DeadLetterTo(d.topic).DeadLetter(ctx, r)
 }
+
+// poisonEventsEnv turns on the Kafka triggers' PoisonEvents debug option:
+// a Go function that keeps its *plugins.Event after returning then reads
+// plugins.Poisoned instead of another record.
+const poisonEventsEnv = "SLUICE_DEBUG_POISON_EVENTS"
+
+func poisonEvents() bool { return os.Getenv(poisonEventsEnv) == "1" }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in CI: the CI environment variable is
@@ -36,4 +37,18 @@ func Need(t testing.TB, name, hint string) string {
 	}
 	t.Skip(msg + "; CI=true makes this a failure")
 	return ""
+}
+
+// WaitFor polls cond until it holds, failing the test when d passes first:
+// the one way tests wait for something to happen, never by sleeping a
+// guessed time. what names the condition in the failure.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // the polling interval, not a wait for an event
+	}
 }

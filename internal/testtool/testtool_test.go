@@ -3,6 +3,7 @@ package testtool
 import (
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestInCI(t *testing.T) {
@@ -64,4 +65,36 @@ func (r *recorder) Fatalf(string, ...any) {
 func (r *recorder) Skip(...any) {
 	r.skipped = true
 	runtime.Goexit()
+}
+
+func TestWaitFor(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		holdsAt  int // the call of cond that first returns true; 0: never
+		wantFail bool
+	}{
+		{"holds at once", 1, false},
+		{"holds later", 5, false},
+		{"never holds", 0, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recorder{TB: t}
+			calls := 0
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				WaitFor(r, 100*time.Millisecond, "the condition", func() bool {
+					calls++
+					return tt.holdsAt > 0 && calls >= tt.holdsAt
+				})
+			}()
+			<-done
+			if r.failed != tt.wantFail {
+				t.Fatalf("failed %v after %d calls, want %v", r.failed, calls, tt.wantFail)
+			}
+			if !tt.wantFail && calls != tt.holdsAt {
+				t.Errorf("cond called %d times, want %d", calls, tt.holdsAt)
+			}
+		})
+	}
 }

@@ -45,8 +45,8 @@ func FuzzMatch(f *testing.F) {
 		}
 		ev := &plugins.Event{ID: "id-1", Source: "src", Type: "t", Subject: "s/k",
 			DataContentType: "application/json", Data: []byte(data)}
-		if got, want := validJSON(ev.Data), json.Valid(ev.Data); got != want {
-			t.Fatalf("validJSON = %v, json.Valid = %v for %q", got, want, data)
+		if got, want := plugins.ValidJSON(ev.Data), json.Valid(ev.Data); got != want {
+			t.Fatalf("plugins.ValidJSON = %v, json.Valid = %v for %q", got, want, data)
 		}
 		got := p.Match(ev)
 		if want := refMatch([]byte(pattern), ev); got != want {
@@ -64,8 +64,8 @@ func FuzzUnquote(f *testing.F) {
 		if !json.Valid(b) || len(b) < 2 || b[0] != '"' {
 			return
 		}
-		if end := validString(b, 0); end != len(b) {
-			t.Fatalf("validString(%q) = %d, want %d", lit, end, len(b))
+		if !plugins.ValidJSON(b) {
+			t.Fatalf("plugins.ValidJSON(%q) = false for a valid literal", lit)
 		}
 		var want string
 		if err := json.Unmarshal(b, &want); err != nil {

@@ -173,13 +173,23 @@ func (e *envelope) classify() dataKind {
 	return e.kind
 }
 
-// validData is validJSON keeping the bounds of the value.
+// validData reports whether the data is one valid JSON value
+// (plugins.ValidJSON) and keeps the bounds of the value without the
+// whitespace around it.
 func (e *envelope) validData() bool {
 	b := e.ev.Data
-	e.start = skipWS(b, 0)
-	e.end = validEnd(b, e.start, 0)
-	return e.end >= 0 && skipWS(b, e.end) == len(b)
+	if !plugins.ValidJSON(b) {
+		e.start, e.end = 0, -1
+		return false
+	}
+	e.start, e.end = skipWS(b, 0), len(b)
+	for e.end > e.start && isWS(b[e.end-1]) {
+		e.end--
+	}
+	return true
 }
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func (e *envelope) contentType() string {
 	ct := e.ev.DataContentType

@@ -13,8 +13,8 @@ import (
 	"github.com/sluicehq/sluice/plugins"
 )
 
-// CDC event types, one per Debezium op. The SPEC names insert, update,
-// delete and read; truncate (op "t") and message (op "m", logical decoding
+// CDC event types, one per Debezium op. Sluice documents insert,
+// update, delete and read; truncate (op "t") and message (op "m", logical decoding
 // messages of PostgreSQL and Db2) are Debezium's two other ops.
 const (
 	TypeCDCInsert   = plugins.TypeCDCPrefix + "insert"

@@ -13,8 +13,8 @@ import (
 	"github.com/sluicehq/sluice/plugins"
 )
 
-// Types of storage events other than object created and removed. The SPEC
-// names only plugins.TypeStorageCreated and plugins.TypeStorageRemoved; a
+// Types of storage events other than object created and removed. Sluice
+// documents only plugins.TypeStorageCreated and plugins.TypeStorageRemoved; a
 // bucket may be configured to send more, and dropping those silently would
 // surprise, so each family of S3 and MinIO event names gets its own type
 // (a trigger's filter on "type" keeps only the ones a function wants):

@@ -292,9 +292,9 @@ type Function struct {
 type Batch struct {
 	MaxItems int
 	MaxBytes int64
-	// MaxWait: the file's "max_wait: 0" (dispatch at once) is stored as -1,
-	// the invoker's "do not wait"; 0 means unset.
-	MaxWait time.Duration
+	// MaxWait is nil when unset; a "max_wait: 0" (dispatch at once) is a
+	// pointer to 0.
+	MaxWait *time.Duration
 	// SyncItems is the most events in a batch holding a synchronous event
 	// (sync_items); 0 means the invoker's default, 1.
 	SyncItems int

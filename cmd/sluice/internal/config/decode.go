@@ -9,6 +9,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/sluicehq/sluice/invoker"
+	"github.com/sluicehq/sluice/invoker/filter"
 	"github.com/sluicehq/sluice/plugins/builtin"
 	"github.com/sluicehq/sluice/plugins/lambda"
 	"github.com/sluicehq/sluice/plugins/runtimes"
@@ -255,10 +256,7 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 				"max_bytes":  d.setSize(&b.MaxBytes),
 				"max_wait": func(e kv) {
 					if v, ok := d.duration(e, true); ok {
-						if v == 0 {
-							v = -1 // the invoker's "do not wait"; its 0 means its default
-						}
-						b.MaxWait = v
+						b.MaxWait = &v
 					}
 				},
 			})
@@ -729,11 +727,12 @@ func (d *decoder) setRoute(dst *string) func(kv) {
 	}
 }
 
-// lambdaInvokePrefix is served by the gateway itself (SPEC §6).
+// lambdaInvokePrefix is served by the gateway itself: the Lambda Invoke API.
 const lambdaInvokePrefix = "/2015-03-31/"
 
-// setFilter stores the filter pattern of t as JSON, checked by
-// ValidateFilter.
+// setFilter stores the filter pattern of t as JSON, compiled by
+// filter.Compile as the trigger will, so that a bad pattern is reported at
+// its position.
 func (d *decoder) setFilter(t *Trigger) func(kv) {
 	return func(e kv) {
 		if _, isMap := e.val.(*ast.MappingNode); !isMap {
@@ -746,11 +745,9 @@ func (d *decoder) setFilter(t *Trigger) func(kv) {
 		if !ok {
 			return
 		}
-		if ValidateFilter != nil {
-			if err := ValidateFilter(b); err != nil {
-				d.errorf(e.vpos, "filter: %v", err)
-				return
-			}
+		if _, err := filter.Compile(b); err != nil {
+			d.errorf(e.vpos, "filter: %v", err)
+			return
 		}
 		t.Filter, t.FilterPos = b, e.kpos
 	}

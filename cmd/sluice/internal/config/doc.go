@@ -1,6 +1,7 @@
-// Package config loads and validates the sluice YAML configuration (SPEC §3)
-// into plain structs, and reports every problem of a file in one run as
-// FILE:LINE:COL: message lines, sorted by position (SPEC §2, sluice validate).
+// Package config loads and validates the sluice YAML configuration into
+// plain structs, and reports every problem of a file in one run as
+// FILE:LINE:COL: message lines, sorted by position (what sluice validate
+// prints).
 //
 // The file is parsed with github.com/goccy/go-yaml into an AST and decoded by
 // hand against the schema, rather than by reflection, so that each value keeps
@@ -30,9 +31,10 @@
 //     of 1024) or KB, MB, GB, TB (powers of 1000, as in SI and Kubernetes).
 //   - Lists of brokers and topics may also be one string of comma-separated
 //     items, so that a single ${VAR} can hold them. A command is always a list.
-//   - Inside a flow mapping ({...}) YAML forbids braces in unquoted values:
-//     write path: "/echo/{id}" and token: "${TOKEN}" there. The syntax error
-//     says so.
+//   - Braces right after '/' or '$' may stay unquoted, even inside a flow
+//     mapping ({path: /echo/{id}, token: ${TOKEN}}) where YAML itself
+//     would refuse them; other braces in unquoted values of a flow mapping
+//     are YAML syntax errors, and quoting the value fixes them.
 //
 // Anchors, aliases and merge keys work as in YAML; a duplicate key is an
 // error. Top-level keys starting with "x-" are ignored, as in Compose files,

@@ -1,11 +1,23 @@
 package config
 
-import "github.com/sluicehq/sluice/invoker"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/invoker"
+)
 
 // Invoker returns the function's invocation policy for invoker.New. Zero
 // fields stay zero, so the invoker applies its defaults; a "max_wait: 0" in
-// the file arrives as the invoker's negative "do not wait".
+// the file is invoker.NoWait.
 func (fn *Function) Invoker() invoker.Config {
+	var maxWait time.Duration
+	switch w := fn.Batch.MaxWait; {
+	case w == nil:
+	case *w == 0:
+		maxWait = invoker.NoWait
+	default:
+		maxWait = *w
+	}
 	return invoker.Config{
 		Timeout:     fn.Timeout,
 		Concurrency: fn.Concurrency,
@@ -14,7 +26,7 @@ func (fn *Function) Invoker() invoker.Config {
 		Batch: invoker.BatchConfig{
 			MaxItems:  fn.Batch.MaxItems,
 			MaxBytes:  int(fn.Batch.MaxBytes),
-			MaxWait:   fn.Batch.MaxWait,
+			MaxWait:   maxWait,
 			SyncItems: fn.Batch.SyncItems,
 		},
 		Retry: invoker.RetryConfig{

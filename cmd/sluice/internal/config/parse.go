@@ -18,13 +18,6 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// ValidateFilter, when not nil, checks the pattern of a trigger's filter key
-// (EventBridge pattern syntax, converted to JSON); its error is reported at
-// the filter's position. When nil, Parse only checks that filter is a
-// mapping. Set it once, before the first Parse (typically from main); Parse
-// calls it from the goroutine that calls Parse.
-var ValidateFilter func(pattern json.RawMessage) error
-
 // maxNodes bounds the nodes Parse visits, counting each use of an alias
 // anew, so that a small file of nested aliases (a "billion laughs") cannot
 // make it allocate without bound.
@@ -44,7 +37,7 @@ func Load(path string) (*File, error) {
 // Parse parses and validates a configuration, expanding ${VAR} from the
 // process environment; name starts every position in messages. It returns
 // either a File or a *Errors listing every problem of the file. Parse is
-// safe for concurrent use (provided ValidateFilter is).
+// safe for concurrent use.
 func Parse(name string, data []byte) (*File, error) {
 	return ParseEnv(name, data, os.LookupEnv)
 }
@@ -856,8 +849,8 @@ func (d *decoder) appendJSON(b []byte, e kv) ([]byte, bool) {
 }
 
 // Braces of placeholders inside plain scalars — route parameters such as
-// /echo/{id} and ${VAR} — are what people write, and what SPEC's examples
-// show, even inside flow mappings ({path: /echo/{id}, function: echo}),
+// /echo/{id} and ${VAR} — are what people write, and what the documented
+// examples show, even inside flow mappings ({path: /echo/{id}, function: echo}),
 // where YAML reserves { and } as indicators and refuses them. Before
 // parsing, a brace that opens right after '/' or '$' (where YAML could never
 // begin a flow mapping) and its closing brace are swapped for two

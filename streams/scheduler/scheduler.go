@@ -1,4 +1,4 @@
-package streams
+package scheduler
 
 import (
 	"context"
@@ -21,19 +21,20 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/streams"
 	"github.com/sluicehq/sluice/streams/formats"
 	"github.com/sluicehq/sluice/streams/schedule"
 )
 
-// Defaults of SchedulerConfig.
+// Defaults of Config.
 const (
-	// DefaultScheduleTopic is the coordination topic: one partition,
+	// DefaultTopic is the coordination topic: one partition,
 	// compacted, keyed by schedule name.
-	DefaultScheduleTopic = "sluice.schedules"
-	// DefaultScheduleGroup is the consumer group whose owner of partition
+	DefaultTopic = "sluice.schedules"
+	// DefaultGroup is the consumer group whose owner of partition
 	// 0 of the coordination topic fires the schedules. It is also the
 	// transactional id that fences a previous owner.
-	DefaultScheduleGroup = "sluice-schedules"
+	DefaultGroup = "sluice-schedules"
 	// DefaultCatchUpWindow bounds how far back a catch-up looks.
 	DefaultCatchUpWindow = 24 * time.Hour
 )
@@ -64,8 +65,8 @@ const (
 // owner, or another one believes it is.
 var errFenced = errors.New("streams: fenced by another schedule owner")
 
-// ScheduleSpec is one schedule trigger.
-type ScheduleSpec struct {
+// Spec is one schedule trigger.
+type Spec struct {
 	// Name identifies the schedule across the cluster and across restarts:
 	// it keys the coordination topic, names the envelope's schedule and
 	// subject, and labels metrics. Required, unique within a Scheduler.
@@ -91,10 +92,10 @@ type ScheduleSpec struct {
 	Filter func(*plugins.Event) bool
 }
 
-// SchedulerConfig configures a Scheduler. Its zero value is usable: every
+// Config configures a Scheduler. Its zero value is usable: every
 // zero field takes the default its comment names, and no Brokers means
 // local mode.
-type SchedulerConfig struct {
+type Config struct {
 	// Brokers are the seed brokers of the Kafka cluster the instances
 	// coordinate through. Empty means local mode: this instance fires every
 	// tick itself, so N replicas fire each tick N times, and nothing is
@@ -119,14 +120,14 @@ type SchedulerConfig struct {
 	CatchUpWindow time.Duration
 	// Schedules are fired. A Scheduler without schedules still takes part
 	// in the coordination (and fires nothing).
-	Schedules []ScheduleSpec
+	Schedules []Spec
 }
 
 // Validate reports every problem of c: an empty broker address, a schedule
 // without a name, function or valid expression, a payload that is not
 // JSON, a duplicate name, a negative CatchUpWindow. Errors name the
 // schedule and the key.
-func (c *SchedulerConfig) Validate() error {
+func (c *Config) Validate() error {
 	var errs []error
 	for _, b := range c.Brokers {
 		if b == "" {
@@ -162,7 +163,7 @@ func (c *SchedulerConfig) Validate() error {
 
 // Scheduler fires schedule triggers: in Kafka mode once per tick across
 // every instance that shares the coordination topic and group, in local
-// mode on this instance alone. Create it with NewScheduler, run it with
+// mode on this instance alone. Create it with New, run it with
 // Start, stop it with Close. Its methods are safe for concurrent use.
 //
 // In Kafka mode the instances form the consumer group Group on the
@@ -179,7 +180,7 @@ func (c *SchedulerConfig) Validate() error {
 // owner that has not noticed it lost the group cannot record, so it
 // cannot fire.
 type Scheduler struct {
-	cfg     SchedulerConfig
+	cfg     Config
 	entries []*schedEntry
 	log     zerolog.Logger
 	set     *metrics.Set
@@ -206,7 +207,7 @@ type Scheduler struct {
 
 // schedEntry is one schedule and its series.
 type schedEntry struct {
-	spec     ScheduleSpec
+	spec     Spec
 	sched    *schedule.Schedule
 	payload  []byte
 	fired    *metrics.Counter
@@ -224,17 +225,17 @@ type schedSession struct {
 	done               chan struct{}
 }
 
-// NewScheduler validates cfg and returns a Scheduler. It connects to
+// New validates cfg and returns a Scheduler. It connects to
 // nothing until Start. Validation errors name the schedule and key.
-func NewScheduler(cfg SchedulerConfig, deps Deps) (*Scheduler, error) {
+func New(cfg Config, deps streams.Deps) (*Scheduler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("schedules: %w", err)
 	}
 	if cfg.Topic == "" {
-		cfg.Topic = DefaultScheduleTopic
+		cfg.Topic = DefaultTopic
 	}
 	if cfg.Group == "" {
-		cfg.Group = DefaultScheduleGroup
+		cfg.Group = DefaultGroup
 	}
 	if cfg.Instance == "" {
 		host, _ := os.Hostname()
@@ -301,7 +302,7 @@ func NewScheduler(cfg SchedulerConfig, deps Deps) (*Scheduler, error) {
 }
 
 // Config returns the Scheduler's configuration with defaults applied.
-func (s *Scheduler) Config() SchedulerConfig { return s.cfg }
+func (s *Scheduler) Config() Config { return s.cfg }
 
 // Owner reports whether this instance is firing the schedules now: in
 // Kafka mode, it owns the coordination partition and has read the
@@ -313,15 +314,15 @@ func (s *Scheduler) Owner() bool { return s.owner.Load() }
 // partition, compacted), joins the group and returns; firing starts when
 // this instance owns the group's partition. It returns an error when no
 // broker answers before ctx ends or the topic can neither be created nor
-// found, ErrStarted on a second call and ErrClosed after Close.
+// found, streams.ErrStarted on a second call and streams.ErrClosed after Close.
 func (s *Scheduler) Start(ctx context.Context) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return streams.ErrClosed
 	}
 	if s.started {
-		return ErrStarted
+		return streams.ErrStarted
 	}
 	if len(s.cfg.Brokers) == 0 {
 		s.started = true
@@ -348,7 +349,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
-		kgo.WithLogger(kgoLogger{log: s.log}),
+		kgo.WithLogger(streams.ClientLogger(s.log)),
 	}
 	cl, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {
@@ -411,7 +412,7 @@ func (s *Scheduler) Close(ctx context.Context) error {
 // ensureTopic creates the coordination topic, or checks the one that
 // exists.
 func (s *Scheduler) ensureTopic(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.WithLogger(kgoLogger{log: s.log})}, s.cfg.ClientOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.WithLogger(streams.ClientLogger(s.log))}, s.cfg.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("scheduler: cannot create Kafka client: %w", err)
 	}
@@ -608,12 +609,12 @@ func (s *Scheduler) term(ss *schedSession) error {
 // quietLog adapts the logger for the clients of a term, whose info lines
 // (two transactions begun and ended per tick) would drown the Scheduler's
 // own: they pass at warning level, or everything at trace level.
-func (s *Scheduler) quietLog() kgoLogger {
+func (s *Scheduler) quietLog() kgo.Logger {
 	l := s.log
 	if lvl := l.GetLevel(); lvl > zerolog.TraceLevel && lvl < zerolog.WarnLevel {
 		l = l.Level(zerolog.WarnLevel)
 	}
-	return kgoLogger{log: l}
+	return streams.ClientLogger(l)
 }
 
 // runSchedules runs one runner per schedule until soft ends (nil) or, in

@@ -1,4 +1,4 @@
-package streams
+package scheduler
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
+	"github.com/sluicehq/sluice/streams"
+	"github.com/sluicehq/sluice/streams/internal/kafkatest"
 	"github.com/sluicehq/sluice/streams/schedule"
 )
 
@@ -107,14 +109,14 @@ type schedInstance struct {
 
 // newSchedInstance creates (without starting) a Scheduler of one rate
 // schedule named sched firing into log. seeds nil means local mode.
-func newSchedInstance(t *testing.T, seeds []string, topic, name, sched string, rate time.Duration, log *tickLog, mod func(*ScheduleSpec)) *schedInstance {
+func newSchedInstance(t *testing.T, seeds []string, topic, name, sched string, rate time.Duration, log *tickLog, mod func(*Spec)) *schedInstance {
 	t.Helper()
 	fn, _ := newFunction(t, "fn-"+name, invoker.Config{}, builtinWorker("fn-"+name, log.handler(name)))
-	spec := ScheduleSpec{Name: sched, Spec: schedule.Config{Rate: rate}, Payload: json.RawMessage(`{"job":"cleanup"}`), Function: fn}
+	spec := Spec{Name: sched, Spec: schedule.Config{Rate: rate}, Payload: json.RawMessage(`{"job":"cleanup"}`), Function: fn}
 	if mod != nil {
 		mod(&spec)
 	}
-	cfg := SchedulerConfig{Brokers: seeds, Instance: name, Schedules: []ScheduleSpec{spec}}
+	cfg := Config{Brokers: seeds, Instance: name, Schedules: []Spec{spec}}
 	if seeds != nil {
 		cfg.Topic, cfg.Group = topic, topic
 		// Quick group reactions keep takeover tests short.
@@ -122,7 +124,7 @@ func newSchedInstance(t *testing.T, seeds []string, topic, name, sched string, r
 	}
 	set := metrics.NewSet()
 	lg := testLogger(t)
-	s, err := NewScheduler(cfg, Deps{Logger: &lg, Metrics: set})
+	s, err := New(cfg, streams.Deps{Logger: &lg, Metrics: set})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +165,8 @@ func TestSchedulerOncePerTickAcrossInstances(t *testing.T) {
 	e := newEnv(t)
 	topic := uniqueName(t)
 	log := &tickLog{}
-	a := newSchedInstance(t, e.seeds, topic, "a", "every-second", time.Second, log, nil)
-	b := newSchedInstance(t, e.seeds, topic, "b", "every-second", time.Second, log, nil)
+	a := newSchedInstance(t, e.Seeds, topic, "a", "every-second", time.Second, log, nil)
+	b := newSchedInstance(t, e.Seeds, topic, "b", "every-second", time.Second, log, nil)
 	a.start(t)
 	b.start(t)
 	fired := func(si *schedInstance) float64 {
@@ -203,8 +205,8 @@ func TestSchedulerTakeover(t *testing.T) {
 	e := newEnv(t)
 	topic := uniqueName(t)
 	log := &tickLog{}
-	a := newSchedInstance(t, e.seeds, topic, "a", "takeover", time.Second, log, nil)
-	b := newSchedInstance(t, e.seeds, topic, "b", "takeover", time.Second, log, nil)
+	a := newSchedInstance(t, e.Seeds, topic, "a", "takeover", time.Second, log, nil)
+	b := newSchedInstance(t, e.Seeds, topic, "b", "takeover", time.Second, log, nil)
 	a.start(t)
 	waitFor(t, 10*time.Second, "a to own the schedules", a.s.Owner)
 	b.start(t)
@@ -240,19 +242,19 @@ func TestSchedulerTakeover(t *testing.T) {
 
 // seedTick writes a schedule's last tick to the coordination topic, as a
 // previous owner would have, creating the topic.
-func seedTick(t *testing.T, e *kenv, topic, name string, tick time.Time, state string) {
+func seedTick(t *testing.T, e *kafkatest.Env, topic, name string, tick time.Time, state string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	compact := "compact"
-	if _, err := e.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil {
+	if _, err := e.Adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil {
 		t.Fatal(err)
 	}
 	v, err := json.Marshal(tickRecord{Tick: tick.UTC(), State: state, FiredAt: tick.UTC(), Instance: "gone"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.produce(t, &kgo.Record{Topic: topic, Partition: 0, Key: []byte(name), Value: v})
+	e.Produce(t, &kgo.Record{Topic: topic, Partition: 0, Key: []byte(name), Value: v})
 }
 
 // TestSchedulerCatchUp starts an instance after its schedule last fired ten
@@ -267,7 +269,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 		lastFired := time.Now().Truncate(time.Second).Add(-10 * time.Second)
 		seedTick(t, e, topic, "catch", lastFired, "")
 		log := &tickLog{}
-		si := newSchedInstance(t, e.seeds, topic, "a", "catch", time.Second, log, nil)
+		si := newSchedInstance(t, e.Seeds, topic, "a", "catch", time.Second, log, nil)
 		si.start(t)
 		started := time.Now()
 		waitFor(t, 20*time.Second, "2 ticks", func() bool { return log.count(nil) >= 2 })
@@ -293,7 +295,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 		lastFired := time.Now().Truncate(time.Second).Add(-10 * time.Second)
 		seedTick(t, e, topic, "skip", lastFired, tickFired)
 		log := &tickLog{}
-		si := newSchedInstance(t, e.seeds, topic, "a", "skip", time.Second, log, func(s *ScheduleSpec) { s.SkipMissed = true })
+		si := newSchedInstance(t, e.Seeds, topic, "a", "skip", time.Second, log, func(s *Spec) { s.SkipMissed = true })
 		started := time.Now()
 		si.start(t)
 		waitFor(t, 20*time.Second, "2 ticks", func() bool { return log.count(nil) >= 2 })
@@ -326,7 +328,7 @@ func TestSchedulerCatchUp(t *testing.T) {
 		}
 		seedTick(t, e, topic, "hourly", pending, tickFiring)
 		log := &tickLog{}
-		si := newSchedInstance(t, e.seeds, topic, "a", "hourly", time.Hour, log, nil)
+		si := newSchedInstance(t, e.Seeds, topic, "a", "hourly", time.Hour, log, nil)
 		si.start(t)
 		waitFor(t, 20*time.Second, "the pending tick", func() bool { return log.count(nil) >= 1 })
 		si.close(t)
@@ -347,7 +349,7 @@ func TestSchedulerFencesPreviousOwner(t *testing.T) {
 	e := newEnv(t)
 	topic := uniqueName(t)
 	log := &tickLog{}
-	si := newSchedInstance(t, e.seeds, topic, "a", "fenced", time.Second, log, nil)
+	si := newSchedInstance(t, e.Seeds, topic, "a", "fenced", time.Second, log, nil)
 	si.start(t)
 	waitFor(t, 20*time.Second, "a first tick recorded as fired", func() bool {
 		return si.metric(`sluice_schedule_last_fired_seconds{schedule="fenced"}`) > 0
@@ -355,7 +357,7 @@ func TestSchedulerFencesPreviousOwner(t *testing.T) {
 	last := time.Unix(int64(si.metric(`sluice_schedule_last_fired_seconds{schedule="fenced"}`)), 0)
 	stolen := last.Add(2 * time.Second)
 
-	other, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
+	other, err := kgo.NewClient(kgo.SeedBrokers(e.Seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +443,7 @@ func TestSchedulerLocal(t *testing.T) {
 
 func TestSchedulerLifecycle(t *testing.T) {
 	t.Parallel()
-	s, err := NewScheduler(SchedulerConfig{}, Deps{})
+	s, err := New(Config{}, streams.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,8 +451,8 @@ func TestSchedulerLifecycle(t *testing.T) {
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx); !errors.Is(err, ErrStarted) {
-		t.Errorf("second Start: %v, want ErrStarted", err)
+	if err := s.Start(ctx); !errors.Is(err, streams.ErrStarted) {
+		t.Errorf("second Start: %v, want streams.ErrStarted", err)
 	}
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -458,15 +460,15 @@ func TestSchedulerLifecycle(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := s.Start(ctx); !errors.Is(err, ErrClosed) {
-		t.Errorf("Start after Close: %v, want ErrClosed", err)
+	if err := s.Start(ctx); !errors.Is(err, streams.ErrClosed) {
+		t.Errorf("Start after Close: %v, want streams.ErrClosed", err)
 	}
 	c := s.Config()
-	if c.Topic != DefaultScheduleTopic || c.Group != DefaultScheduleGroup || c.CatchUpWindow != DefaultCatchUpWindow || c.Instance == "" {
+	if c.Topic != DefaultTopic || c.Group != DefaultGroup || c.CatchUpWindow != DefaultCatchUpWindow || c.Instance == "" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	// Kafka mode against a closed port: Start fails and can be closed.
-	s, err = NewScheduler(SchedulerConfig{Brokers: []string{"127.0.0.1:1"}}, Deps{})
+	s, err = New(Config{Brokers: []string{"127.0.0.1:1"}}, streams.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,40 +485,40 @@ func TestSchedulerLifecycle(t *testing.T) {
 func TestSchedulerConfigValidate(t *testing.T) {
 	t.Parallel()
 	fn, _ := newFunction(t, "v", invoker.Config{}, builtinWorker("v", func(context.Context, *plugins.Event) ([]byte, error) { return nil, nil }))
-	ok := ScheduleSpec{Name: "ok", Spec: schedule.Config{Cron: "*/5 * * * *"}, Function: fn}
-	with := func(mod func(*ScheduleSpec)) ScheduleSpec {
+	ok := Spec{Name: "ok", Spec: schedule.Config{Cron: "*/5 * * * *"}, Function: fn}
+	with := func(mod func(*Spec)) Spec {
 		s := ok
 		mod(&s)
 		return s
 	}
 	tests := []struct {
 		name string
-		cfg  SchedulerConfig
+		cfg  Config
 		want []string // substrings of the error; none: valid
 	}{
-		{"valid", SchedulerConfig{Schedules: []ScheduleSpec{ok, with(func(s *ScheduleSpec) { s.Name = "b"; s.Payload = json.RawMessage(` {"a":1} `) })}}, nil},
-		{"empty broker", SchedulerConfig{Brokers: []string{"x:9092", ""}}, []string{"kafka.brokers: must not hold an empty address"}},
-		{"negative window", SchedulerConfig{CatchUpWindow: -time.Second}, []string{"catch_up_window: must not be negative"}},
-		{"no name", SchedulerConfig{Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Name = "" })}}, []string{"schedule #0: name: is required"}},
-		{"duplicate", SchedulerConfig{Schedules: []ScheduleSpec{ok, ok}}, []string{`schedule "ok": name: used by another schedule`}},
-		{"no function", SchedulerConfig{Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Function = nil })}}, []string{`schedule "ok": function: is required`}},
-		{"bad cron", SchedulerConfig{Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Spec.Cron = "61 * * * *" })}}, []string{`schedule "ok": schedule: invalid schedule: cron "61 * * * *"`}},
-		{"no spec", SchedulerConfig{Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Spec = schedule.Config{} })}}, []string{"set cron or rate"}},
-		{"bad payload", SchedulerConfig{Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Payload = json.RawMessage(`{job:`) })}}, []string{`schedule "ok": payload: not valid JSON`}},
-		{"several", SchedulerConfig{CatchUpWindow: -1, Schedules: []ScheduleSpec{with(func(s *ScheduleSpec) { s.Function = nil; s.Spec.Rate = time.Second })}},
+		{"valid", Config{Schedules: []Spec{ok, with(func(s *Spec) { s.Name = "b"; s.Payload = json.RawMessage(` {"a":1} `) })}}, nil},
+		{"empty broker", Config{Brokers: []string{"x:9092", ""}}, []string{"kafka.brokers: must not hold an empty address"}},
+		{"negative window", Config{CatchUpWindow: -time.Second}, []string{"catch_up_window: must not be negative"}},
+		{"no name", Config{Schedules: []Spec{with(func(s *Spec) { s.Name = "" })}}, []string{"schedule #0: name: is required"}},
+		{"duplicate", Config{Schedules: []Spec{ok, ok}}, []string{`schedule "ok": name: used by another schedule`}},
+		{"no function", Config{Schedules: []Spec{with(func(s *Spec) { s.Function = nil })}}, []string{`schedule "ok": function: is required`}},
+		{"bad cron", Config{Schedules: []Spec{with(func(s *Spec) { s.Spec.Cron = "61 * * * *" })}}, []string{`schedule "ok": schedule: invalid schedule: cron "61 * * * *"`}},
+		{"no spec", Config{Schedules: []Spec{with(func(s *Spec) { s.Spec = schedule.Config{} })}}, []string{"set cron or rate"}},
+		{"bad payload", Config{Schedules: []Spec{with(func(s *Spec) { s.Payload = json.RawMessage(`{job:`) })}}, []string{`schedule "ok": payload: not valid JSON`}},
+		{"several", Config{CatchUpWindow: -1, Schedules: []Spec{with(func(s *Spec) { s.Function = nil; s.Spec.Rate = time.Second })}},
 			[]string{"catch_up_window", "function: is required", "not both"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewScheduler(tt.cfg, Deps{})
+			_, err := New(tt.cfg, streams.Deps{})
 			if len(tt.want) == 0 {
 				if err != nil {
-					t.Fatalf("NewScheduler: %v", err)
+					t.Fatalf("New: %v", err)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatalf("NewScheduler succeeded, want %q", tt.want)
+				t.Fatalf("New succeeded, want %q", tt.want)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -595,8 +597,8 @@ func TestSchedulerQueueFull(t *testing.T) {
 	}
 	fn, fnSet := newFunction(t, "held", invoker.Config{Queue: 1, Concurrency: 1, Batch: invoker.BatchConfig{MaxItems: 1}}, builtinWorker("held", h))
 	lg := testLogger(t)
-	s, err := NewScheduler(SchedulerConfig{Schedules: []ScheduleSpec{{Name: "held", Spec: schedule.Config{Rate: time.Second}, Function: fn}}},
-		Deps{Logger: &lg})
+	s, err := New(Config{Schedules: []Spec{{Name: "held", Spec: schedule.Config{Rate: time.Second}, Function: fn}}},
+		streams.Deps{Logger: &lg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +622,7 @@ func TestSchedulerQueueFull(t *testing.T) {
 func TestSchedulerFilter(t *testing.T) {
 	t.Parallel()
 	log := &tickLog{}
-	si := newSchedInstance(t, nil, "", "a", "even", time.Second, log, func(s *ScheduleSpec) {
+	si := newSchedInstance(t, nil, "", "a", "even", time.Second, log, func(s *Spec) {
 		s.Filter = func(ev *plugins.Event) bool { return ev.Time.Unix()%2 == 0 }
 	})
 	si.start(t)
@@ -655,7 +657,7 @@ func TestSchedulerTakesOverFromCrashedOwner(t *testing.T) {
 	}
 	seedTick(t, e, topic, "hourly", fired, tickFired)
 
-	crashed, err := kgo.NewClient(kgo.SeedBrokers(e.seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
+	crashed, err := kgo.NewClient(kgo.SeedBrokers(e.Seeds...), kgo.TransactionalID(topic), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
@@ -672,7 +674,7 @@ func TestSchedulerTakesOverFromCrashedOwner(t *testing.T) {
 	}
 
 	log := &tickLog{}
-	si := newSchedInstance(t, e.seeds, topic, "b", "hourly", time.Hour, log, nil)
+	si := newSchedInstance(t, e.Seeds, topic, "b", "hourly", time.Hour, log, nil)
 	si.start(t)
 	waitFor(t, 20*time.Second, "the takeover to read the committed tick", func() bool {
 		return si.metric(`sluice_schedule_last_fired_seconds{schedule="hourly"}`) == float64(fired.Unix())
