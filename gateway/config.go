@@ -40,14 +40,15 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request. Defaults to 60s.
 	IdleTimeout time.Duration
-	// IdleDrain is how long Shutdown keeps idle keep-alive connections open,
-	// past the DrainSpread it spreads their closing over,
-	// after it stopped accepting, so that their clients' next request is
-	// still answered (with Connection: close) rather than met by a closed
-	// socket. Closing an idle connection races a client that is sending on
-	// it: the client sees a reset, and a POST is not retried. Connections
-	// still idle after IdleDrain are closed. Shutdown's context bounds it
-	// too. Defaults to 1s.
+	// IdleDrain is the least time Shutdown keeps a keep-alive connection
+	// that is idle open for its client's next request (answered with
+	// Connection: close), counted from the start of Shutdown or from the
+	// connection's last request, whichever is later. Closing an idle
+	// connection under a client that still holds it fails that client's
+	// next request on it, and a POST is not retried; so a connection whose
+	// client left longer intervals between its requests is kept twice the
+	// longest of them, up to 10s (or IdleDrain, if longer; or half of what
+	// Shutdown's context leaves, if less). Defaults to 1s.
 	IdleDrain time.Duration
 	// DrainSpread caps how long Shutdown spreads the closing of keep-alive
 	// connections over: each connection open when it begins is answered

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Lingering close bounds: how long and how much of an unread request body
@@ -51,6 +53,13 @@ type listener struct {
 	once     sync.Once
 	closeErr error
 
+	// clock is the time in unix nanos; nil for the wall clock (tests set
+	// their own).
+	clock func() int64
+	// drain is set when Shutdown begins: from then on the sweeper closes
+	// the connections idle past their grace.
+	drain atomic.Pointer[drainRule]
+
 	mu      sync.Mutex
 	conns   map[*conn]struct{} // open connections, for the sweeper
 	closed  bool
@@ -58,10 +67,17 @@ type listener struct {
 	now     atomic.Int64 // unix nanos at the last sweep
 }
 
-func newListener(inner net.Listener, lingerMax int64, sweep time.Duration) *listener {
-	l := &listener{Listener: inner, lingerMax: lingerMax, sweep: sweep, conns: make(map[*conn]struct{})}
-	l.now.Store(time.Now().UnixNano())
+func newListener(inner net.Listener, lingerMax int64, sweep time.Duration, clock func() int64) *listener {
+	l := &listener{Listener: inner, lingerMax: lingerMax, sweep: sweep, clock: clock, conns: make(map[*conn]struct{})}
+	l.now.Store(l.nanotime())
 	return l
+}
+
+func (l *listener) nanotime() int64 {
+	if l.clock != nil {
+		return l.clock()
+	}
+	return time.Now().UnixNano()
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -79,6 +95,8 @@ func (l *listener) Accept() (net.Conn, error) {
 		cc = &conn{Conn: c, l: l, lingerMax: l.lingerMax}
 		nc = cc
 	}
+	cc.idle.Store(true)
+	cc.lastReq.Store(l.nanotime())
 	l.mu.Lock()
 	l.conns[cc] = struct{}{}
 	if !l.running {
@@ -120,8 +138,8 @@ func (l *listener) sweeper() {
 	t := time.NewTicker(l.sweep)
 	defer t.Stop()
 	for range t.C {
-		now := time.Now().UnixNano()
-		l.now.Store(now)
+		now := l.nanotime()
+		d := l.drain.Load()
 		l.mu.Lock()
 		if l.closed && len(l.conns) == 0 {
 			l.running = false
@@ -130,8 +148,72 @@ func (l *listener) sweeper() {
 		}
 		for c := range l.conns {
 			c.enforce(now)
+			if d != nil && c.idle.Load() && d.expired(c.lastReq.Load(), c.gap.Load(), now) {
+				c.closeIdle()
+			}
 		}
 		l.mu.Unlock()
+		// Stored last: a test that moves its clock knows, once it reads its
+		// time here, that a sweep has decided at that time.
+		l.now.Store(now)
+	}
+}
+
+// drainRule decides, during Shutdown, when a keep-alive connection that
+// is idle may be closed.
+//
+// An idle HTTP/1.1 connection cannot be told to go away: Connection: close
+// travels only on an answer. Closing it under a client that still holds it
+// in its pool fails that client's next request on it (a reset, or the end
+// of stream before any answer), and a client does not retry a POST.
+// fasthttp's client is such a client, and with its default first-in
+// first-out pool it rotates requests over every connection it holds: after
+// a burst, a client holding hundreds of connections comes back to each one
+// only every few seconds. So a connection is kept until its client sends on
+// it (and is answered with Connection: close) or closes it, and closed by
+// the server only once it has been idle, since the drain began or since its
+// last request, whichever is later, for twice the longest interval its
+// client left between two requests on it: at least min, at most max.
+type drainRule struct {
+	start    int64 // unix nanos
+	min, max int64 // nanos
+}
+
+// expired reports whether a connection idle since its last request began
+// at lastReq, whose client's longest interval between two requests is gap,
+// may be closed at now.
+func (d *drainRule) expired(lastReq, gap, now int64) bool {
+	grace := min(max(2*gap, d.min), d.max)
+	return now-max(lastReq, d.start) >= grace
+}
+
+// connState is fasthttp's Server.ConnState: it keeps what the drain rule
+// needs of each connection, whether it waits for a request, when its last
+// request began and the longest interval between two of them.
+func connState(nc net.Conn, st fasthttp.ConnState) {
+	var c *conn
+	switch x := nc.(type) {
+	case *conn:
+		c = x
+	case *tlsConn:
+		c = &x.conn
+	default:
+		return
+	}
+	switch st {
+	case fasthttp.StateActive:
+		// The first byte of a request arrived: not idle any more.
+		c.idle.Store(false)
+		now := c.l.nanotime()
+		if c.requests > 0 {
+			if g := now - c.lastReq.Load(); g > c.gap.Load() {
+				c.gap.Store(g)
+			}
+		}
+		c.requests++
+		c.lastReq.Store(now)
+	case fasthttp.StateIdle:
+		c.idle.Store(true)
 	}
 }
 
@@ -166,6 +248,13 @@ type conn struct {
 	// the past: the next deadline set must reach the socket.
 	rFired, wFired bool
 	closed         bool
+
+	// For the drain rule, written by the connection's own goroutine (the
+	// Accept and ConnState calls), read by the sweeper.
+	idle     atomic.Bool  // waiting for a request: between two, or before the first
+	lastReq  atomic.Int64 // when the last request began (accepted, before the first), unix nanos
+	gap      atomic.Int64 // longest interval between two requests began, nanos
+	requests int          // begun so far; the connection's goroutine's alone
 }
 
 // past is the deadline the sweeper sets: any time before now fails the
@@ -227,6 +316,20 @@ func (c *conn) enforce(now int64) {
 	if c.wd != 0 && c.wd <= now && !c.wFired {
 		c.wFired = true
 		_ = c.Conn.SetWriteDeadline(past)
+	}
+}
+
+// closeIdle closes an idle connection under its owner, which waits for a
+// request: its read ends with net.ErrClosed, on which fasthttp closes the
+// connection without an answer. Called by the sweeper, which holds l.mu
+// (so not Close, which takes it).
+func (c *conn) closeIdle() {
+	c.mu.Lock()
+	closed := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if !closed {
+		_ = c.Conn.Close()
 	}
 }
 

@@ -185,10 +185,13 @@
 // keep-alive connections carry requests on until one is answered with
 // Connection: close, each from a moment of its own within a spread of a
 // millisecond per open connection (Config.DrainSpread at most), so that
-// busy clients reconnect a few at a time; connections still idle
-// Config.IdleDrain later are closed, not at once, so that a client reusing
-// one sees an answer rather than a reset (what a zero-downtime reload
-// needs: the listening socket lives on in the successor process). See
+// busy clients reconnect a few at a time. An idle connection is closed
+// only once idle for twice the longest interval its client left between two
+// requests on it (Config.IdleDrain at least, 10s at most), since a client
+// still holding it would fail its next request on it: one that rotates its
+// requests over many connections comes back to each one only every so
+// often. That is what a zero-downtime reload needs (the listening socket
+// lives on in the successor process). See
 // Shutdown's doc for requests still running when its context ends.
 //
 // # Metrics

@@ -90,6 +90,12 @@ type Server struct {
 
 	refusals []refusal // set before Serve, read-only after
 	filtered map[string]*metrics.Counter
+
+	// For tests, set before Serve: clock is the time in unix nanos (nil
+	// for the wall clock) of the drain's decisions; sweep, when not 0,
+	// the sweep interval.
+	clock func() int64
+	sweep time.Duration
 }
 
 // refusal answers, in its own shape, requests under prefix that the server
@@ -177,6 +183,7 @@ func New(cfg Config, routes []Route, deps Deps) (*Server, error) {
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
+		ConnState:                    connState,
 		Logger:                       fasthttpLogger{log},
 	}
 	return s, nil
@@ -295,7 +302,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	if s.cfg.TLS != nil {
 		inner = tls.NewListener(ln, s.cfg.TLS)
 	}
-	s.ln = newListener(inner, lingerMax, sweepInterval(s.cfg.ReadTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout))
+	sweep := s.sweep
+	if sweep == 0 {
+		sweep = sweepInterval(s.cfg.ReadTimeout, s.cfg.WriteTimeout, s.cfg.IdleTimeout)
+	}
+	s.ln = newListener(inner, lingerMax, sweep, s.clock)
 	l := s.ln
 	s.mu.Unlock()
 	s.log.Log().Str("listener", "http").Str("addr", ln.Addr().String()).Msg("listening")
@@ -325,8 +336,12 @@ func (s *Server) ListenAndServe() error {
 // flight to be answered or for ctx to end. Keep-alive connections are
 // served on until a request on them is answered with Connection: close,
 // each from its own moment on within a millisecond per open connection
-// (up to Config.DrainSpread); the ones still idle Config.IdleDrain after
-// that are closed. A request still in flight when ctx ends is not cut off: it
+// (up to Config.DrainSpread). An idle one is closed only once it has been
+// idle, since Shutdown began or since its last request, for twice the
+// longest interval its client left between two requests on it, at least
+// Config.IdleDrain and at most 10s (or half of what ctx leaves, if less):
+// a client that rotates its requests over many connections comes back to
+// each one before then. A request still in flight when ctx ends is not cut off: it
 // keeps its connection and is answered when its invocation ends, at the
 // latest twice its function's timeout later (queue wait and run), or at
 // once with 503 when its function is closed. Call Wait after closing the
@@ -340,19 +355,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if ln != nil {
 		s.spread.Store(int64(min(time.Duration(ln.openConns())*drainPerConn, s.cfg.DrainSpread)))
 	}
-	s.drainStart.Store(time.Now().UnixNano())
+	start := s.nanotime()
+	s.drainStart.Store(start)
 	s.draining.Store(true)
 	if ln != nil {
 		// fasthttp's own shutdown closes idle keep-alive connections at
-		// once, and a client that picks one of them for its next request at
-		// that moment gets a reset (a POST is not retried). So first stop
-		// accepting and let every connection carry its requests on until
-		// one is answered with Connection: close (see closeNow), for up to
-		// the spread and IdleDrain; only the connections still idle then are
-		// closed below. Under load that is all of them within the spread.
-		// Closing our
-		// listener leaves a socket shared with a successor process
-		// (tableflip) open there.
+		// once, and a client whose pool still holds one fails its next
+		// request on it (a POST is not retried). So first stop accepting
+		// and let every connection carry its requests on until one is
+		// answered with Connection: close (see closeNow); the sweeper
+		// closes those left idle past their grace (see drainRule). Under
+		// load that is all of them within the spread and one interval of
+		// their clients. Closing our listener leaves a socket shared with
+		// a successor process (tableflip) open there.
+		most := maxIdleDrain
+		if dl, ok := ctx.Deadline(); ok {
+			most = min(most, time.Until(dl)/2)
+		}
+		ln.drain.Store(&drainRule{start: start, min: int64(s.cfg.IdleDrain), max: int64(max(s.cfg.IdleDrain, most))})
 		_ = ln.Close()
 		s.awaitConns(ctx, ln)
 	}
@@ -371,14 +391,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// maxIdleDrain is the most Shutdown keeps an idle connection open for its
+// client's next request, unless Config.IdleDrain is longer: fasthttp's
+// client closes a connection it left idle for 10s itself.
+const maxIdleDrain = 10 * time.Second
+
 // drainPerConn is how much the closing of connections is spread per open
 // connection at Shutdown.
 const drainPerConn = time.Millisecond
 
+func (s *Server) nanotime() int64 {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return time.Now().UnixNano()
+}
+
 // closeNow reports whether the connection id, during Shutdown, is to be
 // closed after its answer: from a moment within the spread of its own on,
 // the same for every request on it.
-func (s *Server) closeNow(id uint64) bool { return s.closeAt(id, time.Now().UnixNano()) }
+func (s *Server) closeNow(id uint64) bool { return s.closeAt(id, s.nanotime()) }
 
 // closeAt is closeNow at now, Unix nanoseconds.
 func (s *Server) closeAt(id uint64, now int64) bool {
@@ -387,21 +419,16 @@ func (s *Server) closeAt(id uint64, now int64) bool {
 	return now-s.drainStart.Load() >= int64(frac*float64(s.spread.Load()))
 }
 
-// awaitConns waits until ln's connections are all closed, the spread and
-// IdleDrain passed, or ctx ended.
+// awaitConns waits until ln's connections are all closed, or ctx ended.
 func (s *Server) awaitConns(ctx context.Context, ln *listener) {
 	if ln.openConns() == 0 {
 		return
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	idle := time.NewTimer(time.Duration(s.spread.Load()) + s.cfg.IdleDrain)
-	defer idle.Stop()
 	for ln.openConns() > 0 {
 		select {
 		case <-ctx.Done():
-			return
-		case <-idle.C:
 			return
 		case <-t.C:
 		}

@@ -308,6 +308,7 @@ func (s *server) build() error {
 	gcfg := gateway.Config{
 		Listen:      cfg.Server.Listen,
 		MaxBody:     int(cfg.Server.MaxBody),
+		MaxHeaders:  cfg.Server.MaxHeaders,
 		ReadTimeout: cfg.Server.ReadTimeout,
 	}
 	if t := cfg.Server.TLS; t != nil {

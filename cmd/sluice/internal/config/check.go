@@ -14,6 +14,9 @@ func (d *decoder) applyDefaults(f *File) {
 	if s.MaxBody == 0 {
 		s.MaxBody = DefaultMaxBody
 	}
+	if s.MaxHeaders == 0 {
+		s.MaxHeaders = DefaultMaxHeaders
+	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = DefaultReadTimeout
 	}

@@ -11,6 +11,7 @@ const (
 	DefaultListen             = "127.0.0.1:8080"
 	DefaultAdminListen        = "127.0.0.1:9090"
 	DefaultMaxBody            = 6 << 20 // 6 MiB, Lambda's synchronous payload limit
+	DefaultMaxHeaders         = 100
 	DefaultReadTimeout        = 30 * time.Second
 	DefaultDrainTimeout       = 30 * time.Second
 	DefaultEmbeddedPartitions = 8
@@ -165,6 +166,10 @@ type Server struct {
 	AdminToken string
 	// MaxBody is the largest request body in bytes. Defaults to 6 MiB.
 	MaxBody int64
+	// MaxHeaders is the most header fields a request may carry
+	// (server.max_headers); more are answered 431, whatever their size
+	// (their size is bounded apart, to 16 KiB). At least 1. Defaults to 100.
+	MaxHeaders int
 	// ReadTimeout bounds reading one request. Defaults to 30s.
 	ReadTimeout time.Duration
 	// DrainTimeout bounds how long a process being replaced finishes its

@@ -96,7 +96,7 @@ func TestParseSpecExample(t *testing.T) {
 		Path: "t.yaml",
 		Server: Server{
 			Listen: ":8080", AdminListen: "127.0.0.1:9090", AdminToken: "s3cret",
-			MaxBody: 6 << 20, ReadTimeout: 30 * time.Second, DrainTimeout: 45 * time.Second,
+			MaxBody: 6 << 20, MaxHeaders: 100, ReadTimeout: 30 * time.Second, DrainTimeout: 45 * time.Second,
 			TLS: &TLS{Cert: "cert.pem", Key: "key.pem"}, Pidfile: "/tmp/sluice.pid",
 			// Not written, on a listener that is not loopback: off.
 			InvokeAPI: InvokeAPI{Enabled: false, Auth: AuthNone},
@@ -156,7 +156,7 @@ func TestDefaults(t *testing.T) {
 	want := File{
 		Path: "t.yaml",
 		Server: Server{
-			Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20,
+			Listen: "127.0.0.1:8080", AdminListen: "127.0.0.1:9090", MaxBody: 6 << 20, MaxHeaders: 100,
 			ReadTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second,
 			InvokeAPI: InvokeAPI{Enabled: true, Auth: AuthNone}, // on: the default listen is loopback
 		},
@@ -219,7 +219,7 @@ functions:
 	}
 	// Keys are not expanded.
 	equalLines(t, problems(t, "server:\n  ${KEY}: 1\n", lookup), []string{
-		`t.yaml:2:3: unknown key "${KEY}" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
+		`t.yaml:2:3: unknown key "${KEY}" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, max_headers, pidfile, read_timeout or tls)`,
 	})
 	// An expanded value is checked like a written one.
 	equalLines(t, problems(t, "functions:\n  p: {runtime: process, command: [p], instances: \"${TOKEN}\"}\n", lookup), []string{

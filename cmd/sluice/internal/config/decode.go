@@ -127,6 +127,7 @@ func (d *decoder) server(e kv, s *Server) {
 		"admin_token":   d.setSecret(&s.AdminToken, true),
 		"invoke_api":    func(e kv) { d.invokeAPI(e, &s.InvokeAPI) },
 		"max_body":      d.setSize(&s.MaxBody),
+		"max_headers":   d.setMin(&s.MaxHeaders, 1),
 		"read_timeout":  d.setDur(&s.ReadTimeout),
 		"drain_timeout": d.setDur(&s.DrainTimeout),
 		"pidfile":       d.setStr(&s.Pidfile),

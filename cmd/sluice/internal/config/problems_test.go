@@ -310,6 +310,15 @@ triggers:
 `, []string{
 			`t.yaml:2:13: max_body: must be positive, got -1MiB`,
 		}},
+		{"max_headers_zero", `server:
+  max_headers: 0
+`, []string{
+			`t.yaml:2:16: max_headers: must be at least 1, got 0`,
+		}},
+		{"max_headers_not_a_number", `server: {max_headers: many}
+`, []string{
+			`t.yaml:1:23: max_headers: expected an integer, got "many"`,
+		}},
 		{"plugin_no_path", `functions:
   t: {runtime: plugin}
 `, []string{
@@ -535,7 +544,7 @@ triggers:
 		{"unknown_no_suggestion", `server:
   bogus: 1
 `, []string{
-			`t.yaml:2:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
+			`t.yaml:2:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, max_headers, pidfile, read_timeout or tls)`,
 		}},
 		{"unknown_runtime", `functions:
   e: {runtime: pyhton}
@@ -631,7 +640,7 @@ triggers:
 			`t.yaml:13:30: topics: expected a list of strings, got a list in it`,
 		}},
 		{"line_endings", "\xef\xbb\xbfserver:\r\n  listen: \":8080\"\r\n  bogus: 1\r\nlog: {level: x}\r\n", []string{
-			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, pidfile, read_timeout or tls)`,
+			`t.yaml:3:3: unknown key "bogus" (want admin_listen, admin_token, drain_timeout, invoke_api, listen, max_body, max_headers, pidfile, read_timeout or tls)`,
 			`t.yaml:4:14: level: unknown log level "x" (want debug, info, warn or error)`,
 		}},
 		{"columns_count_characters", "log: {format: \"é\", level: x}\n", []string{
