@@ -86,6 +86,12 @@ type Outcome struct {
 	// Queued is how long the last attempt waited in the queue before its
 	// batch was dispatched; the timeout does not count it.
 	Queued time.Duration
+	// InitDuration is the cold start the last attempt waited for (its
+	// instance was started for it); 0 when it ran warm.
+	InitDuration time.Duration
+	// MaxRSSBytes is the peak resident memory of the process that ran the
+	// last attempt; 0 when unknown.
+	MaxRSSBytes int64
 }
 
 // DeadLetter receives events that finally failed. Implementations must be
@@ -888,6 +894,7 @@ func (f *Function) settle(it *Item, o Outcome, outcome string, start time.Time, 
 	o.RequestID = it.Event.ID
 	if b != nil {
 		o.RequestID = b.RequestID()
+		o.InitDuration, o.MaxRSSBytes = b.InitDuration, b.MaxRSSBytes
 	}
 	o.Queued = queued(it, start)
 	if !counted {
@@ -956,6 +963,9 @@ func (f *Function) logLine(it *Item, outcome string, err error, start time.Time,
 		ev = ev.Str("batch_id", b.ID).Int("batch_size", len(b.Events))
 		if b.MaxRSSBytes > 0 {
 			ev = ev.Float64("max_rss_mb", float64(b.MaxRSSBytes)/(1<<20))
+		}
+		if b.InitDuration > 0 {
+			ev = ev.Bool("cold_start", true).Float64("init_ms", float64(b.InitDuration.Microseconds())/1000)
 		}
 	}
 	if err != nil {
