@@ -106,8 +106,8 @@ func TestParseSpecExample(t *testing.T) {
 		Functions: []Function{
 			{Name: "echo", Runtime: "go", Handler: "echo", Pos: Pos{17, 3}},
 			{Name: "thumbs", Runtime: "plugin", Path: "bin/plugins/thumbs.so", Pos: Pos{18, 3}},
-			{Name: "hello-py", Runtime: "process", Command: []string{"python3", "plugins/examples/hello.py"}, Instances: 4, Pos: Pos{19, 3}},
-			{Name: "lambda", Runtime: "lambda", Command: []string{"bin/functions/lambda-echo"}, Instances: 2, Pos: Pos{20, 3}},
+			{Name: "hello-py", Runtime: "process", Command: []string{"python3", "plugins/examples/hello.py"}, Instances: 4, Scaling: Scaling{Min: 4, Max: 4}, Pos: Pos{19, 3}},
+			{Name: "lambda", Runtime: "lambda", Command: []string{"bin/functions/lambda-echo"}, Instances: 2, Scaling: Scaling{Min: 2, Max: 2}, Pos: Pos{20, 3}},
 			{
 				Name: "tuned", Runtime: "go", Handler: "sink",
 				Env:     map[string]string{"SINK_FILE": "/tmp/sink.jsonl", "N": "3"},
