@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -57,11 +58,15 @@ func python() string {
 // runScalingScenarios times first responses from zero instances, and
 // compares steady-state throughput of a scaling pool with a fixed one.
 func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error {
-	type cold struct{ name, path, function, target string }
+	type cold struct {
+		name, path, function, target string
+		bare                         []string // the command, for the bare-exec ceiling of a process function
+	}
+	py := python()
 	colds := []cold{
-		{"cold start from zero: lambda-echo (Go, runtime: lambda)", "/cold-go", "cold-go", "median < 20 ms"},
-		{"cold start from zero: procecho (Go, runtime: process)", "/cold-proc", "cold-proc", "median < 20 ms"},
-		{"cold start from zero: hello.py (Python, runtime: process)", "/cold-py", "cold-py", "median < 60 ms"},
+		{"cold start from zero: lambda-echo (Go, runtime: lambda)", "/cold-go", "cold-go", "median < 20 ms", nil},
+		{"cold start from zero: procecho (Go, runtime: process)", "/cold-proc", "cold-proc", "median < 20 ms", []string{"bin/functions/procecho"}},
+		{"cold start from zero: hello.py (Python, runtime: process)", "/cold-py", "cold-py", "median < 60 ms", []string{py, "plugins/examples/hello.py"}},
 	}
 	type steady struct{ name, fixed, scaling string }
 	steadies := []steady{
@@ -78,7 +83,7 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 	if !want {
 		return nil
 	}
-	gw, err := startGateway(ctx, cfg, fmt.Sprintf(scalingConfigYAML, python()))
+	gw, err := startGateway(ctx, cfg, fmt.Sprintf(scalingConfigYAML, py))
 	if err != nil {
 		return fmt.Errorf("scaling gateway: %w", err)
 	}
@@ -124,8 +129,17 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 		r := &Result{Name: c.name, Mode: fmt.Sprintf("%d cold starts, one request each from zero instances", len(lat)),
 			Requests: int64(len(lat)), OK: int64(len(lat)), Errors: map[string]int64{},
 			Latency: Latency{P50: ms(p50), P99: ms(p99), P999: ms(lat[len(lat)-1]), Max: ms(lat[len(lat)-1])}}
-		res.Scenarios = append(res.Scenarios, &Scenario{Name: c.name, Result: r, Target: c.target, Met: &met,
-			Notes: []string{fmt.Sprintf("first response from zero: median %.1f ms, p99 %.1f ms over %d cold starts (a warm request: %.2f ms); memory 128 MiB, so the start goes through the memory limit (the RLIMIT_DATA exec shim where that is the mechanism)", ms(p50), ms(p99), len(lat), ms(warm))}})
+		sc := &Scenario{Name: c.name, Result: r, Target: c.target, Met: &met,
+			Notes: []string{fmt.Sprintf("first response from zero: median %.1f ms, p99 %.1f ms over %d cold starts (a warm request: %.2f ms); memory 128 MiB, so the start goes through the memory limit (the RLIMIT_DATA exec shim where that is the mechanism)", ms(p50), ms(p99), len(lat), ms(warm))}}
+		if c.bare != nil {
+			bare, err := bareStarts(ctx, cfg.Dir, c.bare, coldStarts)
+			if err != nil {
+				return fmt.Errorf("%s: bare start: %w", c.name, err)
+			}
+			sc.Notes = append(sc.Notes, fmt.Sprintf("ceiling, the same command run bare (exec, answer one empty batch), in the same run: median %.1f ms, p99 %.1f ms; Sluice's median is %.2f× it",
+				ms(bare[len(bare)/2]), ms(bare[min(len(bare)-1, len(bare)*99/100)]), float64(p50)/float64(bare[len(bare)/2])))
+		}
+		res.Scenarios = append(res.Scenarios, sc)
 	}
 
 	for _, s := range steadies {
@@ -147,6 +161,39 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 		res.Scenarios = append(res.Scenarios, fs, ss)
 	}
 	return nil
+}
+
+// bareStarts times n starts of a process-protocol command without Sluice:
+// exec it, write one empty batch, read its answer; sorted.
+func bareStarts(ctx context.Context, dir string, argv []string, n int) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for range n {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = dir
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		_, _ = io.WriteString(stdin, `{"batch":"bare","deadline_ms":0,"events":[]}`+"\n")
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		d := time.Since(start)
+		_ = stdin.Close()
+		_ = cmd.Wait()
+		if err != nil || !strings.Contains(line, `"bare"`) {
+			return nil, fmt.Errorf("%s answered %q: %v", argv[0], line, err)
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
 }
 
 // post sends one benchmark request and returns how long its answer took.

@@ -591,7 +591,8 @@ func (in *instance) oomResults(b *plugins.Batch) bool {
 		b.Results[i].Err = &plugins.FunctionError{Type: ErrorTypeOOM, Message: "RequestId: " + b.Events[i].ID + " Error: " + r.Err.Error()}
 	}
 	if found {
-		in.p.logs(b.RequestID(), []byte("RequestId: "+b.RequestID()+" Error: the function ran out of memory; replacing its process\n"+ErrorTypeOOM))
+		in.p.logs(b.RequestID(), []byte("RequestId: "+b.RequestID()+" Error: the function ran out of memory; replacing its process"))
+		in.p.logs(b.RequestID(), []byte(ErrorTypeOOM))
 	}
 	return found
 }
