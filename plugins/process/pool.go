@@ -159,6 +159,11 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 		b.Results = make([]plugins.Result, len(b.Events))
 	}
 	in, init, err := p.acquire(ctx)
+	for err == nil && in.hasExited() {
+		// It exited between batches and was not retired yet.
+		p.release(in, nil)
+		in, init, err = p.acquire(ctx)
+	}
 	if err != nil {
 		return err
 	}

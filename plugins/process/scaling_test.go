@@ -29,9 +29,13 @@ func TestScalesFromZeroAndBack(t *testing.T) {
 	if busy, idle, starting := p.Instances(); busy+idle+starting != 0 {
 		t.Fatalf("instances at start: %d %d %d, want none", busy, idle, starting)
 	}
+	// b comes while a is busy: it must start a second process.
 	var wg sync.WaitGroup
-	bs := []*plugins.Batch{batch(event("a", map[string]any{"sleep_ms": 200})), batch(event("b", map[string]any{"sleep_ms": 200}))}
-	for _, b := range bs {
+	bs := []*plugins.Batch{batch(event("a", map[string]any{"sleep_ms": 1500})), batch(event("b", map[string]any{}))}
+	for i, b := range bs {
+		if i == 1 {
+			waitFor(t, "a to run", func() bool { busy, _, _ := p.Instances(); return busy == 1 })
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
