@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/process"
 )
@@ -115,4 +117,45 @@ for line in sys.stdin:
 	if outputPID(t, again.Results[0]) == outputPID(t, first.Results[0]) {
 		t.Error("the process that ran out of memory was not replaced")
 	}
+}
+
+// TestQueuedStreamEventsScaleThePool: events waiting in the invoker's
+// queue (a Kafka trigger's, a schedule's, an async queue's) are demand like
+// sync callers: they start instances up to max, which then idle away.
+func TestQueuedStreamEventsScaleThePool(t *testing.T) {
+	t.Parallel()
+	pcfg := helperConfig("echo")
+	pcfg.Min, pcfg.Max, pcfg.Idle = 0, 3, 50*time.Millisecond
+	var colds atomic.Int64
+	pcfg.OnColdStart = func(time.Duration) { colds.Add(1) }
+	f, pool := startFunction(t, invoker.Config{
+		Timeout:     20 * time.Second,
+		Concurrency: 3,
+		Batch:       invoker.BatchConfig{MaxItems: 1, MaxWait: -1},
+	}, pcfg)
+	const n = 12
+	o := newOutcomes(n)
+	for i := range n {
+		if err := f.Submit(&invoker.Item{Event: event(fmt.Sprint("k", i), map[string]any{"sleep_ms": 100}), Trigger: "kafka", Done: o.Done}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := 0
+	waitFor(t, "the pool to grow past one", func() bool {
+		busy, idle, starting := pool.Instances()
+		peak = max(peak, busy+idle+starting)
+		return peak > 1
+	})
+	for id, out := range o.wait(t) {
+		if out.Err != nil {
+			t.Errorf("%s: %v", id, out.Err)
+		}
+	}
+	if c := colds.Load(); c < 2 || c > 3 {
+		t.Errorf("%d cold starts for %d queued events at max 3, want 2 or 3", c, n)
+	}
+	waitFor(t, "scale to zero", func() bool {
+		busy, idle, starting := pool.Instances()
+		return busy+idle+starting == 0
+	})
 }
