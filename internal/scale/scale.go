@@ -18,6 +18,8 @@ import (
 var (
 	ErrClosed     = errors.New("scale: pool closed")
 	ErrNotStarted = errors.New("scale: pool not started")
+	// ErrStartedTwice is Start's error after a Start or Close.
+	ErrStartedTwice = errors.New("scale: pool started twice or after Close")
 )
 
 // StartError is returned by Acquire while nothing is live and the latest
@@ -91,7 +93,7 @@ func (p *Pool[T]) Start(ctx context.Context) error {
 	p.mu.Lock()
 	if p.started || p.closed {
 		p.mu.Unlock()
-		return errors.New("scale: pool started twice or after Close")
+		return ErrStartedTwice
 	}
 	p.started = true
 	p.mu.Unlock()

@@ -134,7 +134,7 @@ func (p *Pool) Start(ctx context.Context) error {
 		return nil
 	case errors.Is(err, scale.ErrClosed):
 		return ErrClosed
-	case strings.HasPrefix(err.Error(), "scale: pool started twice"):
+	case errors.Is(err, scale.ErrStartedTwice):
 		return errors.New("process: pool started twice or after Close")
 	}
 	p.wg.Wait()
