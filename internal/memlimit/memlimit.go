@@ -8,15 +8,17 @@
 //     (clone3 CLONE_INTO_CGROUP, so there is no window) with memory.max set
 //     to the limit and memory.swap.max to 0. A process over it is killed by
 //     the kernel (SIGKILL), counted in the group's memory.events.
-//   - RLIMIT_DATA otherwise: the process starts through a small re-exec of
-//     the current program (Shim), which sets the limit on itself and execs
-//     the function's command, so the limit is in force before the
-//     command's first instruction. An allocation past it fails (Python's
-//     MemoryError, Go's "fatal error: runtime: out of memory"); Looks tells
-//     such an exit apart from other crashes by the process's last words.
+//   - RLIMIT_DATA otherwise: the process starts through a shim that sets
+//     the limit on itself and execs the function's command, so the limit
+//     is in force before the command's first instruction: /bin/sh's
+//     "ulimit -d" where it has one (about half a millisecond), else a
+//     re-exec of the current program (Main, a few milliseconds). An
+//     allocation past it fails (Python's MemoryError, Go's "fatal error:
+//     runtime: out of memory"); Looks tells such an exit apart from other
+//     crashes by the process's last words.
 //
-// A program that uses the RLIMIT_DATA mechanism must call Main first thing
-// in its main (or TestMain).
+// A program that may use the re-exec shim must call Main first thing in
+// its main (or TestMain).
 package memlimit
 
 import (
@@ -53,7 +55,8 @@ type Limiter struct {
 	mech Mechanism
 	root string // the cgroup v2 directory child groups are made in
 	why  string // why cgroup v2 is not used
-	shim string // the program that runs the shim
+	sh   string // a shell with ulimit -d, the cheaper shim; "" for none
+	shim string // the program that runs the re-exec shim
 	seq  atomic.Int64
 }
 
@@ -77,6 +80,9 @@ func Detect() *Limiter {
 		shim = "/proc/self/exe"
 	}
 	l := &Limiter{mech: RlimitData, shim: shim}
+	if err := exec.Command("/bin/sh", "-c", "ulimit -d 4194304").Run(); err == nil {
+		l.sh = "/bin/sh"
+	}
 	root, err := cgroupRoot()
 	if err != nil {
 		l.why = err.Error()
@@ -94,7 +100,11 @@ func (l *Limiter) Describe() string {
 	if l.mech == Cgroup2 {
 		return "memory limits: cgroup v2 (a group per function process under " + l.root + ", memory.max and memory.swap.max 0; the kernel kills a process over its limit)"
 	}
-	return "memory limits: RLIMIT_DATA set in each function process before exec (an allocation past the limit fails; cgroup v2 not usable: " + l.why + ")"
+	how := "a re-exec of " + l.shim
+	if l.sh != "" {
+		how = l.sh + " ulimit -d"
+	}
+	return "memory limits: RLIMIT_DATA set in each function process before exec, by " + how + " (an allocation past the limit fails; cgroup v2 not usable: " + l.why + ")"
 }
 
 // cgroupRoot finds a cgroup v2 directory in which Sluice can create
@@ -195,6 +205,12 @@ func (l *Limiter) Apply(cmd *exec.Cmd, limit int64) (*Guard, error) {
 	}
 	if cmd.Err != nil {
 		return nil, nil // Start reports it
+	}
+	if l.sh != "" {
+		kib := strconv.FormatInt((limit+1023)/1024, 10)
+		args := append([]string{l.sh, "-c", `ulimit -d ` + kib + ` && exec "$0" "$@"`, cmd.Path}, cmd.Args[1:]...)
+		cmd.Path, cmd.Args = l.sh, args
+		return &Guard{fd: -1}, nil
 	}
 	args := append([]string{l.shim, ShimArg, strconv.FormatInt(limit, 10), cmd.Path}, cmd.Args...)
 	cmd.Path, cmd.Args = l.shim, args

@@ -19,8 +19,19 @@ func TestLimitIsInForceBeforeTheCommandRuns(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed")
 	}
-	l := Detect()
-	t.Logf("%s", l.Describe())
+	sh, reexec := Detect(), Detect()
+	reexec.sh = ""
+	t.Log(sh.Describe())
+	t.Run("sh", func(t *testing.T) {
+		if sh.sh == "" {
+			t.Skip("no /bin/sh with ulimit -d")
+		}
+		checkLimit(t, sh)
+	})
+	t.Run("re-exec", func(t *testing.T) { checkLimit(t, reexec) })
+}
+
+func checkLimit(t *testing.T, l *Limiter) {
 	tests := []struct {
 		name    string
 		alloc   int // MiB
