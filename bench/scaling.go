@@ -146,6 +146,9 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 		if !(cfg.wants(s.name) || cfg.wants("scaling") || cfg.wants("steady")) {
 			continue
 		}
+		// Fixed, scaling, fixed again: the machine drifts over a run, and
+		// the ratio is taken against the better fixed run, so drift can
+		// only make scaling look worse.
 		fixed, err := cfg.http(ctx, s.name+" (fixed)", base+s.fixed)
 		if err != nil {
 			return err
@@ -154,9 +157,18 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 		if err != nil {
 			return err
 		}
-		ratio := scaled.Throughput / fixed.Throughput
+		again, err := cfg.http(ctx, s.name+" (fixed, again)", base+s.fixed)
+		if err != nil {
+			return err
+		}
+		best := fixed
+		if again.Throughput > best.Throughput {
+			best = again
+		}
+		ratio := scaled.Throughput / best.Throughput
 		met := ratio >= 0.95 && scaled.ErrorCount() == 0
-		fs := &Scenario{Name: s.name + " — fixed", Result: fixed}
+		fs := &Scenario{Name: s.name + " — fixed", Result: best,
+			Notes: []string{fmt.Sprintf("fixed before %.0f/s, after %.0f/s; the ratio uses the better", fixed.Throughput, again.Throughput)}}
 		ss := &Scenario{Name: s.name + " — scaling", Result: scaled, Ceiling: fs.Name, Ratio: ratio, Target: "≥ 0.95× fixed", Met: &met}
 		res.Scenarios = append(res.Scenarios, fs, ss)
 	}
