@@ -161,6 +161,9 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (*SuiteResult, error) {
 	if err := runOverload(ctx, &cfg, res); err != nil {
 		return res, err
 	}
+	if err := runScalingScenarios(ctx, &cfg, res); err != nil {
+		return res, err
+	}
 	if err := runKafkaScenarios(ctx, &cfg, res); err != nil {
 		return res, err
 	}

@@ -204,9 +204,10 @@ type LambdaAPI struct {
 }
 
 type lambdaFn struct {
-	fn     *invoker.Function
-	name   string
-	source string
+	fn       *invoker.Function
+	name     string
+	source   string
+	memoryMB int64
 }
 
 // NewLambdaAPI returns the invoke API over functions, keyed by the name
@@ -223,7 +224,11 @@ func NewLambdaAPI(functions map[string]*invoker.Function, cfg LambdaAPIConfig, t
 		if f == nil {
 			return nil, fmt.Errorf("lambda api: function %q is nil", name)
 		}
-		a.fns[name] = &lambdaFn{fn: f, name: name, source: "/sluice/invoke/" + name}
+		mb := int64(128) // Lambda's default
+		if m := cfg.Functions[name].MemoryMB; m > 0 {
+			mb = int64(m)
+		}
+		a.fns[name] = &lambdaFn{fn: f, name: name, source: "/sluice/invoke/" + name, memoryMB: mb}
 		a.names = append(a.names, name)
 	}
 	sort.Strings(a.names)
@@ -533,7 +538,7 @@ func (a *LambdaAPI) invokeHandler(s *Server) Handler {
 		if tail {
 			a.settle(w)
 			logs := a.tap.collect(c.ev.ID, w)
-			ctx.Response.Header.SetCanonical(strLogResult, appendTail(nil, c.ev.ID, o, logs))
+			ctx.Response.Header.SetCanonical(strLogResult, appendTail(nil, c.ev.ID, o, f.memoryMB, logs))
 		}
 		ctx.Response.Header.SetCanonical(strExecutedVersion, strLatest)
 		if o.Err != nil {
@@ -650,7 +655,7 @@ func (a *LambdaAPI) settle(w *logWatch) {
 // appendTail appends the X-Amz-Log-Result of an invocation: base64 of the
 // last TailSize bytes of its log, framed by Lambda's START, END and REPORT
 // lines.
-func appendTail(dst []byte, id string, o invoker.Outcome, logs []byte) []byte {
+func appendTail(dst []byte, id string, o invoker.Outcome, memoryMB int64, logs []byte) []byte {
 	text := make([]byte, 0, len(logs)+256)
 	text = append(text, "START RequestId: "...)
 	text = append(text, id...)
@@ -663,20 +668,44 @@ func appendTail(dst []byte, id string, o invoker.Outcome, logs []byte) []byte {
 		text = append(text, " with other events; its log lines are tagged with the batch id\n"...)
 	}
 	text = append(text, logs...)
+	if o.Queued > 0 {
+		// Not a line of Lambda's: the wait in the queue, which Duration
+		// and the timeout do not count; REPORT stays as Lambda writes it.
+		text = append(text, "sluice: Queue Duration: "...)
+		text = strconv.AppendFloat(text, float64(o.Queued.Microseconds())/1000, 'f', 2, 64)
+		text = append(text, " ms\n"...)
+	}
 	text = append(text, "END RequestId: "...)
 	text = append(text, id...)
-	text = append(text, "\nREPORT RequestId: "...)
-	text = append(text, id...)
-	text = append(text, "\tDuration: "...)
-	text = strconv.AppendFloat(text, float64(o.Duration.Microseconds())/1000, 'f', 2, 64)
-	text = append(text, " ms\tBilled Duration: "...)
-	text = strconv.AppendInt(text, int64((o.Duration+time.Millisecond-1)/time.Millisecond), 10)
-	// Not a field of Lambda's: the wait in the queue, which Duration and
-	// the timeout do not count.
-	text = append(text, " ms\tQueue Duration: "...)
-	text = strconv.AppendFloat(text, float64(o.Queued.Microseconds())/1000, 'f', 2, 64)
-	text = append(text, " ms\t\n"...)
+	text = append(text, '\n')
+	text = AppendReport(text, id, o, memoryMB)
+	text = append(text, '\n')
 	return base64.StdEncoding.AppendEncode(dst, lastBytes(text, TailSize))
+}
+
+// AppendReport appends Lambda's REPORT line of an invocation, without a
+// line end: "REPORT RequestId: ID Duration: 1.23 ms Billed Duration: 2 ms
+// Memory Size: 128 MB Max Memory Used: 57 MB", then " Init Duration:
+// 12.34 ms" after a cold start. Max Memory Used is the peak resident
+// memory of the process that ran it, at least 1 MB.
+func AppendReport(dst []byte, id string, o invoker.Outcome, memoryMB int64) []byte {
+	dst = append(dst, "REPORT RequestId: "...)
+	dst = append(dst, id...)
+	dst = append(dst, " Duration: "...)
+	dst = strconv.AppendFloat(dst, float64(o.Duration.Microseconds())/1000, 'f', 2, 64)
+	dst = append(dst, " ms Billed Duration: "...)
+	dst = strconv.AppendInt(dst, int64((o.Duration+time.Millisecond-1)/time.Millisecond), 10)
+	dst = append(dst, " ms Memory Size: "...)
+	dst = strconv.AppendInt(dst, memoryMB, 10)
+	dst = append(dst, " MB Max Memory Used: "...)
+	dst = strconv.AppendInt(dst, max((o.MaxRSSBytes+(1<<20)-1)>>20, 1), 10)
+	dst = append(dst, " MB"...)
+	if o.InitDuration > 0 {
+		dst = append(dst, " Init Duration: "...)
+		dst = strconv.AppendFloat(dst, float64(o.InitDuration.Microseconds())/1000, 'f', 2, 64)
+		dst = append(dst, " ms"...)
+	}
+	return dst
 }
 
 // appendFunctionError appends the error payload Lambda returns for an

@@ -88,6 +88,12 @@ type Outcome struct {
 	// Queued is how long the last attempt waited in the queue before its
 	// batch was dispatched; the timeout does not count it.
 	Queued time.Duration
+	// InitDuration is the cold start the last attempt waited for (its
+	// instance was started for it); 0 when it ran warm.
+	InitDuration time.Duration
+	// MaxRSSBytes is the peak resident memory of the process that ran the
+	// last attempt; 0 when unknown.
+	MaxRSSBytes int64
 }
 
 // DeadLetter receives events that finally failed. Implementations must be

@@ -20,6 +20,7 @@ func (f *Function) settle(it *Item, o Outcome, outcome string, at attempt, count
 	o.RequestID = it.Event.ID
 	if b != nil {
 		o.RequestID = b.RequestID()
+		o.InitDuration, o.MaxRSSBytes = b.InitDuration, b.MaxRSSBytes
 	}
 	o.Queued = queued(it, start)
 	if !counted {
@@ -89,6 +90,9 @@ func (f *Function) logLine(it *Item, outcome string, err error, at attempt) {
 		ev = ev.Str("batch_id", b.ID).Int("batch_size", len(b.Events))
 		if b.MaxRSSBytes > 0 {
 			ev = ev.Float64("max_rss_mb", float64(b.MaxRSSBytes)/(1<<20))
+		}
+		if b.InitDuration > 0 {
+			ev = ev.Bool("cold_start", true).Float64("init_ms", float64(b.InitDuration.Microseconds())/1000)
 		}
 	}
 	if err != nil {

@@ -40,6 +40,10 @@ type Batch struct {
 	// MaxRSSBytes is the peak resident memory of the process that ran the
 	// batch, set by subprocess workers; 0 when unknown.
 	MaxRSSBytes int64
+	// InitDuration is set by workers that start instances on demand when
+	// the batch ran on an instance started for it: how long the start (the
+	// cold start) took. 0 for a warm instance.
+	InitDuration time.Duration
 }
 
 // RequestID returns the id to tag the batch's logs with: the event's id for a

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/invoker/custom"
 	"github.com/sluicehq/sluice/plugins"
@@ -62,6 +63,18 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 	}
 
 	icfg := fn.Invoker()
+	sc := fn.Scaling
+	coldStarts := metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_cold_starts_total{function=%q}`, fn.Name))
+	initDur := metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`sluice_init_duration_seconds{function=%q}`, fn.Name))
+	ooms := metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_oom_kills_total{function=%q}`, fn.Name))
+	onColdStart := func(d time.Duration) {
+		coldStarts.Inc()
+		initDur.Update(d.Seconds())
+	}
+	onOOM := func() {
+		ooms.Inc()
+		log.Warn().Int64("memory_mb", fn.Memory>>20).Msg("function ran out of memory; its instance is replaced")
+	}
 	var w plugins.Worker
 	var closers []io.Closer
 	switch fn.Runtime {
@@ -86,17 +99,23 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		w = pw
 	case config.RuntimeProcess:
 		p, err := process.New(fn.Name, process.Config{
-			Command:   fn.Command,
-			Env:       fn.Env,
-			Instances: fn.Instances,
-			Memory:    fn.Memory,
-			OnRestart: onRestart,
+			Command:     fn.Command,
+			Env:         fn.Env,
+			Min:         sc.Min,
+			Max:         sc.Max,
+			Idle:        sc.Idle,
+			Memory:      fn.Memory,
+			Limit:       memlimit.Default(),
+			OnRestart:   onRestart,
+			OnColdStart: onColdStart,
+			OnOOM:       onOOM,
 		}, logFn)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 		}
 		w = p
-		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+		trackInstances(fn.Name, p.Instances)
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, sc.Max)
 	case config.RuntimeLambda:
 		dir, err := absDir(fn.Dir)
 		if err != nil {
@@ -106,18 +125,24 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 			Command:          fn.Command,
 			Dir:              dir,
 			Handler:          fn.Handler,
-			Instances:        fn.Instances,
+			Min:              sc.Min,
+			Max:              sc.Max,
+			Idle:             sc.Idle,
 			Env:              fn.Env,
 			Memory:           fn.Memory,
+			Limit:            memlimit.Default(),
 			Timeout:          effectiveTimeout(icfg),
 			BootstrapServers: cfg.Kafka.Brokers,
 			OnRestart:        func(_ int, reason error) { onRestart(reason) },
+			OnColdStart:      onColdStart,
+			OnOOM:            onOOM,
 		}, logFn)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 		}
 		w = p
-		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+		trackInstances(fn.Name, p.Instances)
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, sc.Max)
 	case config.RuntimePython, config.RuntimeNodejs:
 		p, clients, err := managedPool(cfg, fn, effectiveTimeout(icfg), func(_ int, reason error) { onRestart(reason) }, logFn)
 		if err != nil {
@@ -125,7 +150,8 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		}
 		w = p
 		closers = append(closers, clients)
-		icfg.Concurrency = capConcurrency(icfg.Concurrency, fn.Instances)
+		trackInstances(fn.Name, p.Instances)
+		icfg.Concurrency = capConcurrency(icfg.Concurrency, sc.Max)
 	default:
 		return nil, fmt.Errorf("%s: unknown runtime %q", cfg.At(fn.Pos), fn.Runtime)
 	}
@@ -153,6 +179,31 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 	}
 	f.inv = inv
 	return f, nil
+}
+
+// instanceCounts are the current pools' counts by function, read by the
+// sluice_instances gauges (created once per function and process, while a
+// function's pool may be built more than once).
+var instanceCounts sync.Map // function name -> *atomic.Pointer[func() (busy, idle, starting int)]
+
+// trackInstances exports counts as sluice_instances{function,state}.
+func trackInstances(function string, counts func() (busy, idle, starting int)) {
+	v, loaded := instanceCounts.LoadOrStore(function, new(atomic.Pointer[func() (int, int, int)]))
+	ptr := v.(*atomic.Pointer[func() (int, int, int)])
+	ptr.Store(&counts)
+	if loaded {
+		return
+	}
+	for i, state := range []string{"busy", "idle", "starting"} {
+		metrics.GetOrCreateGauge(fmt.Sprintf(`sluice_instances{function=%q,state=%q}`, function, state), func() float64 {
+			f := ptr.Load()
+			if f == nil {
+				return 0
+			}
+			busy, idle, starting := (*f)()
+			return float64([3]int{busy, idle, starting}[i])
+		})
+	}
 }
 
 // capConcurrency bounds a function's batches in flight by its processes:

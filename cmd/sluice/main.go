@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	_ "time/tzdata" // IANA timezones for schedules, also on hosts without zoneinfo
+
+	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
 const usage = `usage: sluice <command> [flags]
@@ -41,6 +43,7 @@ func usageErr(format string, args ...any) error {
 }
 
 func main() {
+	memlimit.Main() // the memory-limit shim: sluice __exec-limited BYTES PATH ARGV...
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

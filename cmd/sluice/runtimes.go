@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/lambda"
 	"github.com/sluicehq/sluice/plugins/runtimes"
@@ -40,9 +41,12 @@ func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, o
 		Command:          clients.Command(fn.Runtime, interp),
 		Dir:              code,
 		Handler:          fn.Handler,
-		Instances:        fn.Instances,
+		Min:              fn.Scaling.Min,
+		Max:              fn.Scaling.Max,
+		Idle:             fn.Scaling.Idle,
 		Env:              fn.Env,
 		Memory:           fn.Memory,
+		Limit:            memlimit.Default(),
 		Timeout:          timeout,
 		BootstrapServers: cfg.Kafka.Brokers,
 		OnRestart:        onRestart,

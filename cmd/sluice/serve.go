@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
 	"github.com/sluicehq/sluice/gateway"
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/invoker/custom"
 	"github.com/sluicehq/sluice/tracing"
@@ -109,6 +110,10 @@ func serve(cfg *config.File, log *zerolog.Logger, gen int, ho *handoff) error {
 		ho = &handoff{Started: started}
 	}
 
+	if usesSubprocesses(cfg) {
+		l := memlimit.Default()
+		log.Info().Str("mechanism", string(l.Mechanism())).Msg(l.Describe())
+	}
 	s := &server{cfg: cfg, log: log, byFn: map[string]*invoker.Function{}, upg: upg, handoff: ho, custom: custom.New(0), status: gateway.NewStatus(0)}
 	metrics.RegisterMetricsWriter(s.custom.WritePrometheus)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
 // cmdValidate prints ok, or every problem of the file as FILE:LINE:COL:
@@ -33,8 +34,23 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		}
 		return &exitError{code: 2, err: err}
 	}
+	if usesSubprocesses(f) {
+		// stderr: stdout is "ok" alone, for scripts.
+		fmt.Fprintln(stderr, "sluice: "+memlimit.Default().Describe())
+	}
 	fmt.Fprintln(stdout, "ok")
 	return nil
+}
+
+// usesSubprocesses reports whether f has process or lambda functions,
+// whose memory setting is a limit.
+func usesSubprocesses(f *config.File) bool {
+	for _, fn := range f.Functions {
+		if fn.Subprocess() {
+			return true
+		}
+	}
+	return false
 }
 
 // loadConfig reads the file at path, or the embedded dev default when path

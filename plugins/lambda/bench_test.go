@@ -72,13 +72,13 @@ func cpuTime(who int) int64 {
 // nanoseconds, from /proc.
 func (p *Pool) runtimeCPU() int64 {
 	var total int64
-	for _, in := range p.insts {
-		in.mu.Lock()
-		pr := in.proc
-		in.mu.Unlock()
-		if pr == nil {
-			continue
-		}
+	p.mu.Lock()
+	procs := make([]*proc, 0, len(p.procs))
+	for pr := range p.procs {
+		procs = append(procs, pr)
+	}
+	p.mu.Unlock()
+	for _, pr := range procs {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(pr.cmd.Process.Pid) + "/stat")
 		if err != nil {
 			continue

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
 // Config is how a Pool runs one function's Lambda runtime. Its zero value is
@@ -22,18 +24,30 @@ type Config struct {
 	// Dir is the runtime's working directory and its LAMBDA_TASK_ROOT.
 	// Defaults to the gateway's working directory.
 	Dir string
-	// Instances is how many runtime processes run at once; each handles one
+	// Instances is how many runtime processes run at once when Max is 0,
+	// the fixed shorthand for Min = Max = Instances; each handles one
 	// invocation at a time, as on Lambda. Defaults to 1.
 	Instances int
+	// Min and Max bound the runtimes when Max is set: Start starts Min;
+	// an invocation finding every runtime busy starts another, as many at
+	// once as invocations wait, up to Max; runtimes idle for Idle are
+	// stopped down to Min (0: scale to zero, the next invocation waits for
+	// a cold start). Idle 0 keeps them.
+	Min, Max int
+	Idle     time.Duration
 	// Env is the function's environment. The runtime sees only these
 	// variables, PATH, HOME and LANG (taken from the gateway unless Env sets
 	// them), TZ=UTC and the variables Lambda sets (AWS_LAMBDA_*, AWS_REGION,
 	// _HANDLER, LAMBDA_TASK_ROOT); Env may not set those.
 	Env map[string]string
 	// Memory is advertised as AWS_LAMBDA_FUNCTION_MEMORY_SIZE in MB,
-	// rounded up. It is not enforced; the batch reports the runtime's peak
-	// resident memory instead. Defaults to 128 MiB.
+	// rounded up, and enforced by Limit when set: a runtime that runs out
+	// of it fails its invocation with errorType Runtime.OutOfMemory and is
+	// replaced. The batch reports the runtime's peak resident memory.
+	// Defaults to 128 MiB.
 	Memory int64
+	// Limit enforces Memory on each runtime process; nil does not.
+	Limit *memlimit.Limiter
 	// Timeout is advertised as AWS_LAMBDA_FUNCTION_TIMEOUT (whole seconds,
 	// rounded up) and named in timeout log lines; the deadline of an
 	// invocation is the batch's. Set it to the function's timeout. Defaults
@@ -60,6 +74,11 @@ type Config struct {
 	// replaced, with the instance number and why (for a restart counter).
 	// It is called from the instance's own goroutine and must not block.
 	OnRestart func(instance int, reason error)
+	// OnColdStart, when set, is called with the start time (to its first
+	// poll) of each runtime started after Start; OnOOM each time a runtime
+	// ran out of memory. Both must not block.
+	OnColdStart func(init time.Duration)
+	OnOOM       func()
 }
 
 // Defaults.
@@ -99,6 +118,9 @@ func (c Config) withDefaults() Config {
 	if c.Instances == 0 {
 		c.Instances = DefaultInstances
 	}
+	if c.Max == 0 {
+		c.Min, c.Max = c.Instances, c.Instances
+	}
 	if c.Memory == 0 {
 		c.Memory = DefaultMemory
 	}
@@ -133,6 +155,10 @@ func (c Config) Validate() error {
 	}
 	check(len(c.Command) == 0 || c.Command[0] == "", "command", "required for runtime: lambda")
 	check(c.Instances < 0, "instances", "must not be negative, got %d", c.Instances)
+	check(c.Min < 0, "scaling.min", "must not be negative, got %d", c.Min)
+	check(c.Max < 0, "scaling.max", "must not be negative, got %d", c.Max)
+	check(c.Max > 0 && c.Min > c.Max, "scaling.min", "%d is more than scaling.max %d", c.Min, c.Max)
+	check(c.Idle < 0, "scaling.idle", "must not be negative, got %s", c.Idle)
 	check(c.Memory < 0, "memory", "must not be negative, got %d", c.Memory)
 	check(c.Timeout < 0, "timeout", "must not be negative, got %s", c.Timeout)
 	check(c.InitTimeout < 0, "init_timeout", "must not be negative, got %s", c.InitTimeout)

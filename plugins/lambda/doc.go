@@ -3,7 +3,13 @@
 // lambda.Start, awslambdaric, a bootstrap script — anything that speaks the
 // Lambda Runtime API.
 //
-// A Pool starts Instances processes. Each gets its own Runtime API endpoint
+// A Pool keeps between Min and Max runtime processes (Instances for a
+// fixed pool), starting one per waiting invocation while every runtime is
+// busy and stopping those idle for Idle (package internal/scale); the
+// invocation that waited for a start gets its time as its Init Duration.
+// With a Limit, Memory is enforced on each process (package
+// internal/memlimit) and a runtime that runs out fails its invocation with
+// errorType Runtime.OutOfMemory. Each runtime gets its own Runtime API endpoint
 // on 127.0.0.1 (AWS_LAMBDA_RUNTIME_API), the variables Lambda sets
 // (AWS_LAMBDA_FUNCTION_NAME, _MEMORY_SIZE, _VERSION=$LATEST, _TIMEOUT,
 // AWS_LAMBDA_LOG_GROUP_NAME, _LOG_STREAM_NAME, AWS_REGION, _HANDLER,

@@ -1,6 +1,7 @@
 package lambda
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,38 +19,30 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/plugins"
 )
-
-// instance is one slot of the pool: it runs one runtime process at a time
-// (a proc) and replaces it when it dies.
-type instance struct {
-	pool *Pool
-	idx  int
-
-	mu     sync.Mutex
-	proc   *proc // the current process; nil while none runs
-	ready  bool  // proc polled for work and has not died
-	busy   bool  // an invocation holds the instance
-	queued bool  // the instance is in pool.free
-}
 
 // proc is one runtime process and the Runtime API server it talks to. Each
 // process gets its own listener, so a request from a killed predecessor can
 // never reach its successor's invocation.
 type proc struct {
-	pool *Pool
-	inst *instance
-	cmd  *exec.Cmd
-	srv  *http.Server
-	addr string
-	logs *logPipe
+	pool  *Pool
+	idx   int // its number in the pool, for platform lines
+	cmd   *exec.Cmd
+	srv   *http.Server
+	addr  string
+	logs  *logPipe
+	guard *memlimit.Guard
 
-	work     chan *invocation // the invocation handed to the runtime; capacity 1
-	polled   chan struct{}    // closed at the first poll of /invocation/next
-	pollOnce sync.Once
-	exited   chan struct{} // closed once the process has exited
-	exitErr  error         // why it exited; set before exited is closed
+	work      chan *invocation // the invocation handed to the runtime; capacity 1
+	polled    chan struct{}    // closed at the first poll of /invocation/next
+	pollOnce  sync.Once
+	exited    chan struct{} // closed once the process has exited
+	exitErr   error         // why it exited; set before exited is closed
+	oomKilled bool          // the kernel killed it over its limit; set before exited is closed
+	done      chan struct{} // closed once it exited and was cleaned up
+	stopping  atomic.Bool   // stopped by the pool (idle, closing), not lost
 
 	rss       atomic.Int64 // peak resident memory, sampled
 	rssSample atomic.Int64 // unix nanos of the last sample
@@ -63,8 +56,7 @@ type proc struct {
 }
 
 // spawn starts a runtime process with its own Runtime API endpoint.
-func (in *instance) spawn() (*proc, error) {
-	p := in.pool
+func (p *Pool) spawn() (*proc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for the Runtime API: %w", err)
@@ -76,7 +68,8 @@ func (in *instance) spawn() (*proc, error) {
 	}
 	pr := &proc{
 		pool:   p,
-		inst:   in,
+		idx:    int(p.seq.Add(1)) - 1,
+		done:   make(chan struct{}),
 		addr:   ln.Addr().String(),
 		work:   make(chan *invocation, 1),
 		polled: make(chan struct{}),
@@ -93,14 +86,23 @@ func (in *instance) spawn() (*proc, error) {
 	// along with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr.cmd = cmd
-	if err := cmd.Start(); err != nil {
+	guard, err := p.cfg.Limit.Apply(cmd, p.cfg.Memory)
+	if err == nil {
+		err = cmd.Start()
+		guard.Started()
+		if err != nil {
+			guard.Release()
+		}
+	}
+	pr.guard = guard
+	if err != nil {
 		ln.Close()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("cannot start %s: %w", p.path, err)
 	}
 	w.Close()
-	if pr.logs, err = newLogPipe(r, p.logs); err != nil {
+	if pr.logs, err = newLogPipe(r, p.logs, guard != nil); err != nil {
 		pr.kill()
 		_ = cmd.Wait()
 		r.Close()
@@ -118,6 +120,8 @@ func (in *instance) spawn() (*proc, error) {
 		// nothing holds the log pipe open.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		pr.exitErr = err
+		pr.oomKilled = pr.guard.OOMKilled()
+		pr.guard.Release()
 		close(pr.exited)
 	}()
 	return pr, nil
@@ -231,99 +235,55 @@ func (e *InitError) Error() string { return "runtime init failed: " + e.Err.Erro
 func (e *InitError) Unwrap() error { return e.Err }
 
 // Restart backoff: a runtime that dies without having completed an
-// invocation is restarted after a delay that doubles up to maxBackoff, so a
-// broken binary does not spin; one that served is restarted at once, as
-// Lambda starts a fresh sandbox for the next event.
+// invocation delays the pool's next start by a backoff that doubles up to
+// maxBackoff, so a broken binary does not spin; one that served is
+// replaced at once, as Lambda starts a fresh sandbox for the next event.
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 10 * time.Second
 	stopGrace  = 2 * time.Second
 )
 
-// run supervises the instance: start a runtime, wait for its first poll,
-// offer it to invocations, replace it when it dies. The first process's
-// fate goes to first; if it fails, run returns without restarting.
-func (in *instance) run(first chan<- error) {
-	p := in.pool
-	defer p.wg.Done()
-	backoff := time.Duration(0)
-	for gen := 0; ; gen++ {
-		var reason error
-		served := false
-		pr, err := in.spawn()
-		if err != nil {
-			reason = err
-		} else {
-			in.mu.Lock()
-			in.proc = pr
-			in.mu.Unlock()
-			reason = in.watch(pr, gen, first)
-			if reason == nil { // the pool is closing
-				return
-			}
-			pr.mu.Lock()
-			served = pr.served > 0
-			pr.mu.Unlock()
-		}
-		if gen == 0 && first != nil && !in.wasReady(pr) {
-			first <- fmt.Errorf("lambda: function %q instance %d: %w", p.name, in.idx, reason)
-			return
-		}
-		p.restarts.Add(1)
-		if p.cfg.OnRestart != nil {
-			p.cfg.OnRestart(in.idx, reason)
-		}
-		if served {
-			backoff = 0
-		} else {
-			backoff = min(max(2*backoff, minBackoff), maxBackoff)
-		}
-		p.platformLog("", fmt.Sprintf("Instance %d: %v; restarting in %s", in.idx, reason, backoff))
-		if backoff > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-p.closing:
-				t.Stop()
-				return
-			}
-		}
+// startProc starts a runtime and returns it once it polled for work, or
+// why it did not: it exited first (its exit status and last output lines),
+// reported /init/error (an *InitError), or did not poll within
+// InitTimeout.
+func (p *Pool) startProc(ctx context.Context) (*proc, error) {
+	if n := p.unserved.Load(); n > 0 {
+		t := time.NewTimer(min(minBackoff<<min(n-1, 10), maxBackoff))
 		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("lambda: function %q: start: %w", p.name, ctx.Err())
 		case <-p.closing:
-			return
-		default:
+			t.Stop()
+			return nil, ErrClosed
 		}
 	}
-}
-
-func (in *instance) wasReady(pr *proc) bool {
-	if pr == nil {
-		return false
+	pr, err := p.spawn()
+	if err != nil {
+		return nil, fmt.Errorf("lambda: function %q: %w", p.name, err)
 	}
-	select {
-	case <-pr.polled:
-		return true
-	default:
-		return false
-	}
-}
-
-// watch follows one process from start to exit and returns why it ended,
-// or nil when the pool closed.
-func (in *instance) watch(pr *proc, gen int, first chan<- error) error {
-	p := in.pool
 	t := time.NewTimer(p.cfg.InitTimeout)
+	defer t.Stop()
 	var reason error
 	select {
 	case <-pr.polled:
-		t.Stop()
 		pr.logs.ready()
-		in.markReady(pr)
-		if gen == 0 && first != nil {
-			first <- nil
+		p.mu.Lock()
+		closed := p.closed
+		if !closed {
+			p.procs[pr] = struct{}{}
 		}
+		p.mu.Unlock()
+		if closed {
+			p.finish(pr, true)
+			return nil, ErrClosed
+		}
+		go p.watch(pr)
+		return pr, nil
 	case <-pr.exited:
-		t.Stop()
 		pr.logs.flush() // its last words are in the pipe, for the reason
 		reason = pr.exitReason()
 	case <-t.C:
@@ -334,78 +294,73 @@ func (in *instance) watch(pr *proc, gen int, first chan<- error) error {
 		if lines := pr.logs.lastLines(); len(lines) > 0 {
 			reason = fmt.Errorf("%w; last output: %s", reason, strings.Join(lines, " | "))
 		}
+	case <-ctx.Done():
+		reason = fmt.Errorf("start: %w", ctx.Err())
 	case <-p.closing:
-		t.Stop()
-		in.stop(pr)
-		return nil
+		reason = ErrClosed
 	}
-	if reason == nil {
-		select {
-		case <-pr.exited:
-			pr.logs.flush()
-			reason = pr.exitReason()
-		case <-p.closing:
-			in.stop(pr)
-			return nil
+	p.finish(pr, true)
+	p.unserved.Add(1)
+	return nil, fmt.Errorf("lambda: function %q instance %d: %w", p.name, pr.idx, reason)
+}
+
+// finish stops pr when kill is set, waits for its exit and releases what it
+// used.
+func (p *Pool) finish(pr *proc, kill bool) {
+	if kill {
+		pr.kill()
+	}
+	<-pr.exited
+	pr.cleanup()
+	close(pr.done)
+}
+
+// watch follows a ready runtime to its exit: one the pool did not stop is
+// counted as a restart and taken out of the idle instances.
+func (p *Pool) watch(pr *proc) {
+	<-pr.exited
+	pr.logs.flush()
+	if !pr.stopping.Load() {
+		reason := pr.exitReason()
+		pr.mu.Lock()
+		served := pr.served > 0
+		pr.mu.Unlock()
+		if served {
+			p.unserved.Store(0)
+		} else {
+			p.unserved.Add(1)
 		}
+		p.restarts.Add(1)
+		if p.cfg.OnRestart != nil {
+			p.cfg.OnRestart(pr.idx, reason)
+		}
+		p.platformLog("", fmt.Sprintf("Instance %d: %v; restarting", pr.idx, reason))
+		p.sp.Remove(pr)
 	}
-	in.markDead(pr)
 	pr.cleanup()
-	return reason
+	p.mu.Lock()
+	delete(p.procs, pr)
+	p.mu.Unlock()
+	close(pr.done)
 }
 
-func (in *instance) stop(pr *proc) {
-	in.markDead(pr)
-	pr.terminate(stopGrace, in.pool.hurry)
-	pr.cleanup()
+// stopProc stops a runtime the pool no longer needs (idle for too long,
+// or the pool closes): SIGTERM, SIGKILL after stopGrace or on hurry.
+func (p *Pool) stopProc(pr *proc) {
+	pr.stopping.Store(true)
+	pr.terminate(stopGrace, p.hurry)
+	<-pr.done
 }
 
-// markReady offers the instance to invocations once its process polled.
-func (in *instance) markReady(pr *proc) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.proc != pr || pr.dead() {
-		return
-	}
-	in.ready = true
-	in.offerLocked()
+// outOfMemory reports whether the runtime ran out of memory under an
+// enforced limit: the kernel killed it, or it said an allocation failed.
+func (pr *proc) outOfMemory() bool {
+	return pr.guard != nil && (pr.oomKilled || pr.logs.oom.Load())
 }
 
-func (in *instance) markDead(pr *proc) {
-	in.mu.Lock()
-	if in.proc == pr {
-		in.ready = false
-	}
-	in.mu.Unlock()
-}
-
-// offerLocked puts the instance in the free list unless it is there, busy
-// or not ready. There is at most one entry per instance, so the send never
-// blocks.
-func (in *instance) offerLocked() {
-	if in.ready && !in.busy && !in.queued {
-		in.queued = true
-		in.pool.free <- in
-	}
-}
-
-// claim takes the instance's process for one invocation after it was
-// received from the free list; nil when it died meanwhile.
-func (in *instance) claim() *proc {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.queued = false
-	if !in.ready || in.busy || in.proc == nil || in.proc.dead() {
-		return nil
-	}
-	in.busy = true
-	return in.proc
-}
-
-// release returns the instance after an invocation.
-func (in *instance) release() {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.busy = false
-	in.offerLocked()
+// isKilled reports whether the runtime was killed or is exiting.
+func (pr *proc) isKilled() bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.killed
 }

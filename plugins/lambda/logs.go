@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -36,14 +38,17 @@ type logPipe struct {
 	eof  bool
 	keep bool     // keep the last lines for an init failure message
 	tail []string // the last lines while keep is set
+
+	watchOOM bool        // look for lines saying an allocation failed
+	oom      atomic.Bool // such a line was seen
 }
 
-func newLogPipe(f *os.File, logs plugins.LogFunc) (*logPipe, error) {
+func newLogPipe(f *os.File, logs plugins.LogFunc, watchOOM bool) (*logPipe, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	l := &logPipe{f: f, rc: rc, logs: logs, done: make(chan struct{}), buf: make([]byte, maxLogLine), keep: true}
+	l := &logPipe{f: f, rc: rc, logs: logs, done: make(chan struct{}), buf: make([]byte, maxLogLine), keep: true, watchOOM: watchOOM}
 	go l.run()
 	return l, nil
 }
@@ -119,6 +124,9 @@ func (l *logPipe) emitLocked(line []byte) {
 		if len(l.tail) > 10 {
 			l.tail = l.tail[1:]
 		}
+	}
+	if l.watchOOM && !l.oom.Load() && memlimit.Looks(line) {
+		l.oom.Store(true)
 	}
 	if l.logs != nil {
 		l.logs(l.req, line)

@@ -13,8 +13,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/internal/scale"
 	"github.com/sluicehq/sluice/plugins"
 )
+
+// ErrorTypeOOM is the error type of an invocation whose runtime ran out of
+// memory under an enforced limit, Lambda's.
+const ErrorTypeOOM = "Runtime.OutOfMemory"
 
 // Errors of the Pool.
 var (
@@ -44,8 +50,13 @@ type Pool struct {
 	arn       string
 	arnHeader []string
 
-	insts []*instance
-	free  chan *instance // instances ready for an invocation
+	sp       *scale.Pool[*proc]
+	seq      atomic.Int64 // runtimes started, for their numbers
+	unserved atomic.Int64 // runtimes in a row that died without serving
+
+	mu     sync.Mutex
+	procs  map[*proc]struct{} // every ready runtime not yet cleaned up
+	closed bool
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -53,7 +64,6 @@ type Pool struct {
 	closing   chan struct{} // closed when Close begins
 	hurry     chan struct{} // closed when Close's context ends: kill, do not wait
 	hurryOnce sync.Once
-	wg        sync.WaitGroup // supervisors
 	restarts  atomic.Int64
 }
 
@@ -102,14 +112,24 @@ func New(function string, cfg Config, logs plugins.LogFunc) (*Pool, error) {
 		path:    path,
 		env:     cfg.baseEnv(function, root, os.Getenv),
 		arn:     "arn:aws:lambda:" + cfg.Region + ":" + cfg.Account + ":function:" + function,
-		free:    make(chan *instance, cfg.Instances),
+		procs:   make(map[*proc]struct{}),
 		closing: make(chan struct{}),
 		hurry:   make(chan struct{}),
 	}
 	p.arnHeader = []string{p.arn}
-	for i := range cfg.Instances {
-		p.insts = append(p.insts, &instance{pool: p, idx: i})
-	}
+	p.sp = scale.New(scale.Config[*proc]{
+		Min:          cfg.Min,
+		Max:          cfg.Max,
+		Idle:         cfg.Idle,
+		StartTimeout: cfg.InitTimeout + 5*time.Second,
+		Start:        p.startProc,
+		Stop:         p.stopProc,
+		OnStart: func(init time.Duration, err error) {
+			if err == nil && cfg.OnColdStart != nil {
+				cfg.OnColdStart(init)
+			}
+		},
+	})
 	return p, nil
 }
 
@@ -157,30 +177,22 @@ func (p *Pool) Start(ctx context.Context) error {
 }
 
 func (p *Pool) start(ctx context.Context) error {
-	first := make(chan error, len(p.insts))
-	p.wg.Add(len(p.insts))
-	for _, in := range p.insts {
-		go in.run(first)
-	}
-	for range p.insts {
-		var err error
-		select {
-		case err = <-first:
-		case <-ctx.Done():
-			err = fmt.Errorf("lambda: function %q: start: %w", p.name, ctx.Err())
-		case <-p.closing:
-			err = ErrClosed
+	if err := p.sp.Start(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+		_ = p.Close(cctx)
+		cancel()
+		if errors.Is(err, scale.ErrClosed) {
+			return ErrClosed
 		}
-		if err != nil {
-			cctx, cancel := context.WithTimeout(context.Background(), stopGrace)
-			_ = p.Close(cctx)
-			cancel()
-			return err
-		}
+		return err
 	}
 	p.started.Store(true)
 	return nil
 }
+
+// Instances returns how many runtimes are busy, idle and starting, for the
+// gauge sluice_instances.
+func (p *Pool) Instances() (busy, idle, starting int) { return p.sp.Counts() }
 
 // Close stops the runtimes: SIGTERM to each process group, SIGKILL after 2s
 // or when ctx ends, whichever is first, then waits for them. Invocations
@@ -188,9 +200,26 @@ func (p *Pool) start(ctx context.Context) error {
 // call more than once.
 func (p *Pool) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() { close(p.closing) })
+	p.sp.Close()
+	p.mu.Lock()
+	p.closed = true
+	procs := make([]*proc, 0, len(p.procs))
+	for pr := range p.procs {
+		procs = append(procs, pr)
+	}
+	p.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		p.wg.Wait()
+		var wg sync.WaitGroup
+		for _, pr := range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.stopProc(pr)
+			}()
+		}
+		wg.Wait()
+		p.sp.Wait()
 		close(done)
 	}()
 	select {
@@ -225,6 +254,7 @@ type result struct {
 	fail error  // the machinery's: the runtime died, the deadline passed
 	rss  int64
 	took time.Duration // the invocation's own duration, billed per event
+	init time.Duration // the runtime's cold start, when it was started for this invocation
 }
 
 // Invoke runs the batch's invocations on free instances and fills
@@ -247,7 +277,7 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 		return nil
 	case 1:
 		r := p.run(ctx, invs[0])
-		b.MaxRSSBytes = r.rss
+		b.MaxRSSBytes, b.InitDuration = r.rss, r.init
 		if r.fail != nil {
 			return r.fail
 		}
@@ -257,7 +287,8 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 	results := make([]result, len(invs))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(len(invs), len(p.insts)) {
+	_, maxInstances := p.sp.Limits()
+	for range min(len(invs), maxInstances) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -274,6 +305,7 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 	var batchErr error
 	for i, r := range results {
 		b.MaxRSSBytes = max(b.MaxRSSBytes, r.rss)
+		b.InitDuration = max(b.InitDuration, r.init)
 		var fe *plugins.FunctionError
 		switch {
 		case r.fail == nil:
@@ -355,35 +387,47 @@ func (p *Pool) plan(ctx context.Context, b *plugins.Batch) []*invocation {
 // runtime never took (it died first) moves to another instance.
 func (p *Pool) run(ctx context.Context, inv *invocation) result {
 	for {
-		in, pr, err := p.acquire(ctx, inv)
+		pr, init, err := p.acquire(ctx, inv)
 		if err != nil {
 			return result{fail: err}
+		}
+		if pr.dead() {
+			p.sp.Release(pr, false)
+			continue
 		}
 		began := time.Now()
 		r, delivered := pr.invoke(ctx, inv)
 		r.took = time.Since(began)
 		r.rss = pr.maxRSS()
-		in.release()
+		if pr.dead() || pr.isKilled() {
+			p.sp.Release(pr, false)
+		} else if p.sp.Release(pr, true) {
+			go p.stopProc(pr)
+		}
 		if delivered {
+			r.init = init
 			return r
 		}
 	}
 }
 
-// acquire waits for a free instance until ctx ends or the pool closes.
-func (p *Pool) acquire(ctx context.Context, inv *invocation) (*instance, *proc, error) {
-	for {
-		select {
-		case in := <-p.free:
-			if pr := in.claim(); pr != nil {
-				return in, pr, nil
-			}
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("lambda: function %q: request %s: no runtime instance was free before the deadline: %w", p.name, inv.id, ctx.Err())
-		case <-p.closing:
-			return nil, nil, ErrClosed
-		}
+// acquire waits for a free instance, starting one when none is free and
+// the pool may grow, until ctx ends or the pool closes.
+func (p *Pool) acquire(ctx context.Context, inv *invocation) (*proc, time.Duration, error) {
+	pr, init, err := p.sp.Acquire(ctx)
+	if err == nil {
+		return pr, init, nil
 	}
+	var se *scale.StartError
+	switch {
+	case errors.Is(err, scale.ErrClosed):
+		return nil, 0, ErrClosed
+	case errors.Is(err, scale.ErrNotStarted):
+		return nil, 0, ErrNotStarted
+	case errors.As(err, &se):
+		return nil, 0, fmt.Errorf("lambda: function %q: request %s: no runtime could be started, retrying with backoff: %w", p.name, inv.id, se.Err)
+	}
+	return nil, 0, fmt.Errorf("lambda: function %q: request %s: no runtime instance was free before the deadline: %w", p.name, inv.id, err)
 }
 
 // invoke hands inv to the runtime and waits for its end. delivered is false
@@ -399,6 +443,18 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 	select {
 	case r = <-inv.done:
 		pr.logs.sync(inv.id)
+		if pr.guard != nil && r.err != nil && memlimit.Looks([]byte(r.err.Error())) {
+			// It caught the failed allocation (Python's MemoryError) and
+			// reported it: as on Lambda, the sandbox is not reused.
+			pr.kill()
+			if p.cfg.OnOOM != nil {
+				p.cfg.OnOOM()
+			}
+			msg := "RequestId: " + inv.id + " Error: " + r.err.Error()
+			p.platformLog(inv.id, msg)
+			p.platformLog(inv.id, ErrorTypeOOM)
+			r.err = &plugins.FunctionError{Type: ErrorTypeOOM, Message: msg}
+		}
 		return r, true
 	case <-pr.exited:
 		select {
@@ -424,9 +480,16 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 		if pr.exitErr != nil {
 			msg += " with error: " + pr.exitErr.Error()
 		}
+		typ := "Runtime.ExitError"
+		if pr.outOfMemory() {
+			typ = ErrorTypeOOM
+			if p.cfg.OnOOM != nil {
+				p.cfg.OnOOM()
+			}
+		}
 		p.platformLog(inv.id, msg)
-		p.platformLog(inv.id, "Runtime.ExitError")
-		return result{fail: &plugins.FunctionError{Type: "Runtime.ExitError", Message: msg}}, true
+		p.platformLog(inv.id, typ)
+		return result{fail: &plugins.FunctionError{Type: typ, Message: msg}}, true
 	case <-ctx.Done():
 		pr.kill()
 		pr.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/memlimit"
 )
 
 // Config is the configuration of one function's process pool. Its zero
@@ -24,16 +26,37 @@ type Config struct {
 	// wins where both set a variable), and nothing else.
 	Env map[string]string
 	// Instances is how many processes run at once, each serving one batch
-	// at a time. Defaults to 1. The invoker's concurrency should not exceed
-	// it: a batch beyond it waits in Invoke for an idle process.
+	// at a time, when Max is 0: the fixed shorthand for Min = Max =
+	// Instances. Defaults to 1. The invoker's concurrency should not exceed
+	// the pool's maximum: a batch beyond it waits in Invoke for an idle
+	// process.
 	Instances int
-	// Memory is the most peak resident memory (VmHWM) a process may reach,
-	// in bytes (YAML key memory). A process found above it after a batch is
-	// replaced; the batch still succeeds, and a line tagged with its request
-	// id says so. Peak memory is sampled at most every 20ms per process, so
-	// a replacement may come a few batches late under load. 0 means no
-	// limit, the default.
+	// Min and Max bound the processes when Max is set (YAML scaling.min,
+	// scaling.max): Start starts Min; Invoke starts more while every live
+	// one is busy, as many at once as batches wait, up to Max; processes
+	// idle for Idle are stopped down to Min. Min 0 is scale to zero: the
+	// first batch after idle waits for a cold start.
+	Min, Max int
+	// Idle is how long a process above Min may stay idle before it is
+	// stopped (YAML scaling.idle); 0 keeps them.
+	Idle time.Duration
+	// Memory is the function's memory limit in bytes (YAML key memory).
+	// With Limit set it is enforced: the process cannot grow past it, and
+	// a process that ran out of memory fails its batch with a
+	// *plugins.FunctionError of type Runtime.OutOfMemory and is replaced.
+	// Either way a process whose peak resident memory (VmHWM) is found
+	// above it after a batch is replaced; the batch still succeeds, and a
+	// line tagged with its request id says so. Peak memory is sampled at
+	// most every 20ms per process. 0 means no limit, the default.
 	Memory int64
+	// Limit enforces Memory on each process; nil only checks it after
+	// batches.
+	Limit *memlimit.Limiter
+	// OnColdStart, when set, is called with the start time of each process
+	// started after Start (on demand or as a replacement). OnOOM is called
+	// each time a process ran out of memory. Both must not block.
+	OnColdStart func(init time.Duration)
+	OnOOM       func()
 	// StartTimeout is how long a new process has to answer its first,
 	// empty batch before it is killed and its start counted as failed.
 	// Defaults to 10s.
@@ -58,6 +81,9 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Instances == 0 {
 		c.Instances = DefaultInstances
+	}
+	if c.Max == 0 {
+		c.Min, c.Max = c.Instances, c.Instances
 	}
 	if c.StartTimeout == 0 {
 		c.StartTimeout = DefaultStartTimeout
@@ -92,6 +118,10 @@ func (c Config) Validate() error {
 		check(strings.IndexByte(v, 0) >= 0, "env", "value of %q holds a NUL byte", k)
 	}
 	check(c.Instances < 0, "instances", "must not be negative, got %d", c.Instances)
+	check(c.Min < 0, "scaling.min", "must not be negative, got %d", c.Min)
+	check(c.Max < 0, "scaling.max", "must not be negative, got %d", c.Max)
+	check(c.Max > 0 && c.Min > c.Max, "scaling.min", "%d is more than scaling.max %d", c.Min, c.Max)
+	check(c.Idle < 0, "scaling.idle", "must not be negative, got %s", c.Idle)
 	check(c.Memory < 0, "memory", "must not be negative, got %d", c.Memory)
 	check(c.StartTimeout < 0, "start_timeout", "must not be negative, got %s", c.StartTimeout)
 	check(c.MaxLineBytes < 0, "max_line", "must not be negative, got %d", c.MaxLineBytes)

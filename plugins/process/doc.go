@@ -29,5 +29,12 @@
 // plugins/examples holds hello.py (Python) and procecho (Go), and a
 // README describing the protocol for authors in other languages.
 //
-// The package imports the standard library and plugins only.
+// A Pool keeps between Min and Max processes (Instances for a fixed pool),
+// started on demand and stopped when idle (package internal/scale); with a
+// Limit, Memory is enforced on each process (package internal/memlimit) and
+// a process that runs out fails its batch with a *plugins.FunctionError of
+// type Runtime.OutOfMemory.
+//
+// The package imports the standard library, plugins and the module's
+// internal/scale and internal/memlimit only.
 package process

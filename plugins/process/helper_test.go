@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/process"
@@ -28,6 +29,7 @@ import (
 // SLUICE_PROCESS_HELPER set it speaks the protocol instead of running tests,
 // doing what each event's data asks (see helperCommand).
 func TestMain(m *testing.M) {
+	memlimit.Main() // the test binary is the memory-limit shim too
 	if os.Getenv("SLUICE_PROCESS_HELPER") != "" {
 		helperMain()
 		return

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -57,9 +58,11 @@ type instance struct {
 	stderr *os.File
 	r      *bufio.Reader
 	status *os.File // /proc/PID/status, for VmHWM; nil where there is none
+	guard  *memlimit.Guard
 
 	exited     chan struct{} // closed once the process was reaped
 	exitStatus string        // set before exited is closed
+	oomKilled  bool          // the kernel killed it over its limit; set before exited is closed
 	stderrDone chan struct{} // closed once stderr reached EOF or was closed
 	stopOnce   sync.Once
 
@@ -113,7 +116,14 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		files[i], files[i+1] = r, w
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[3], files[5]
-	err := cmd.Start()
+	guard, err := p.cfg.Limit.Apply(cmd, p.cfg.Memory)
+	if err == nil {
+		err = cmd.Start()
+		guard.Started()
+		if err != nil {
+			guard.Release()
+		}
+	}
 	for _, i := range []int{0, 3, 5} {
 		_ = files[i].Close()
 	}
@@ -134,6 +144,7 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		exited:      make(chan struct{}),
 		stderrDone:  make(chan struct{}),
 		interrupted: make(chan struct{}, 1),
+		guard:       guard,
 	}
 	in.interruptFn = in.interrupt
 	in.pendingFn = func(fd uintptr) { in.pending = pendingBytes(fd) }
@@ -168,6 +179,10 @@ func (in *instance) wait() {
 	} else {
 		in.exitStatus = err.Error()
 	}
+	if in.guard.OOMKilled() {
+		in.oomKilled = true
+	}
+	in.guard.Release()
 	close(in.exited)
 	// A read or write of a batch in progress would block for as long as a
 	// descendant that left the group holds the pipe: make it return now
@@ -552,6 +567,34 @@ func (in *instance) afterBatch(b *plugins.Batch) error {
 	in.p.logs(b.RequestID(), fmt.Appendf(nil, "sluice: process %d peak memory %.1f MiB is over the function's memory limit of %.1f MiB; replacing it",
 		in.pid, float64(in.hwm)/(1<<20), float64(limit)/(1<<20)))
 	return fmt.Errorf("process %d: peak memory %d bytes over the memory limit of %d bytes", in.pid, in.hwm, limit)
+}
+
+// outOfMemory reports whether the process, which exited with the last
+// stderr lines tail, ran out of memory under an enforced limit.
+func (in *instance) outOfMemory(tail []string) bool {
+	if in.guard == nil {
+		return false
+	}
+	return in.oomKilled || memlimit.LooksAny(tail)
+}
+
+// oomResults turns the per-event errors that say an allocation failed
+// (a handler that caught Python's MemoryError) into Runtime.OutOfMemory
+// errors, and reports whether there was one.
+func (in *instance) oomResults(b *plugins.Batch) bool {
+	found := false
+	for i, r := range b.Results {
+		if r.Err == nil || !memlimit.Looks([]byte(r.Err.Error())) {
+			continue
+		}
+		found = true
+		b.Results[i].Err = &plugins.FunctionError{Type: ErrorTypeOOM, Message: "RequestId: " + b.Events[i].ID + " Error: " + r.Err.Error()}
+	}
+	if found {
+		in.p.logs(b.RequestID(), []byte("RequestId: "+b.RequestID()+" Error: the function ran out of memory; replacing its process"))
+		in.p.logs(b.RequestID(), []byte(ErrorTypeOOM))
+	}
+	return found
 }
 
 // sampleRSS reads VmHWM, at most every rssInterval.

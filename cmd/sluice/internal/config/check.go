@@ -34,8 +34,22 @@ func (d *decoder) applyDefaults(f *File) {
 	d.tracingDefaults(&f.Tracing)
 	for i := range f.Functions {
 		fn := &f.Functions[i]
-		if fn.Instances == 0 && fn.Subprocess() {
-			fn.Instances = DefaultInstances
+		if !fn.Subprocess() {
+			continue
+		}
+		switch {
+		case fn.Scaling.Set:
+			if fn.Scaling.Max == 0 {
+				fn.Scaling.Max = DefaultScalingMax
+			}
+			if fn.Scaling.Idle == 0 {
+				fn.Scaling.Idle = DefaultScalingIdle
+			}
+		default:
+			if fn.Instances == 0 {
+				fn.Instances = DefaultInstances
+			}
+			fn.Scaling = Scaling{Min: fn.Instances, Max: fn.Instances}
 		}
 	}
 	for i := range f.Triggers {

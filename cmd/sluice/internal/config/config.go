@@ -19,6 +19,8 @@ const (
 	DefaultLogLevel           = "info"
 	DefaultLogFormat          = "json"
 	DefaultInstances          = 1
+	DefaultScalingMax         = 16
+	DefaultScalingIdle        = 5 * time.Minute
 	DefaultTimezone           = "UTC"
 )
 
@@ -274,8 +276,12 @@ type Function struct {
 	// lambda only), never empty for those.
 	Command []string
 	// Instances is the number of processes (runtime process, lambda,
-	// python and nodejs). Defaults to 1 for those, 0 for the others.
+	// python and nodejs) of a fixed pool. Defaults to 1 for those, 0 for
+	// the others; 0 when Scaling is set.
 	Instances int
+	// Scaling bounds the processes (runtime process and lambda). After
+	// defaults it is always filled for those: instances N is min = max = N.
+	Scaling Scaling
 	// Env is the function's environment, nil when not set.
 	Env map[string]string
 	// Timeout bounds one invocation; 0 means the invoker's default.
@@ -291,6 +297,16 @@ type Function struct {
 	DeadLetter DeadLetter
 	// Pos is the position of the function's name.
 	Pos Pos
+}
+
+// Scaling is a function's instance range: Min started at boot and kept,
+// up to Max started on demand, those idle for Idle stopped down to Min.
+type Scaling struct {
+	Min, Max int
+	// Idle is how long an instance above Min may stay idle; 0 keeps them.
+	Idle time.Duration
+	// Set reports that the config has a scaling block.
+	Set bool
 }
 
 // Batch is a function's batching policy; each 0 means the invoker's default.

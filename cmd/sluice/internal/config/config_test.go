@@ -107,8 +107,8 @@ func TestParseSpecExample(t *testing.T) {
 		Functions: []Function{
 			{Name: "echo", Runtime: "go", Handler: "echo", Pos: Pos{17, 3}},
 			{Name: "thumbs", Runtime: "plugin", Path: "bin/plugins/thumbs.so", Pos: Pos{18, 3}},
-			{Name: "hello-py", Runtime: "process", Command: []string{"python3", "plugins/examples/hello.py"}, Instances: 4, Pos: Pos{19, 3}},
-			{Name: "lambda", Runtime: "lambda", Command: []string{"bin/functions/lambda-echo"}, Instances: 2, Pos: Pos{20, 3}},
+			{Name: "hello-py", Runtime: "process", Command: []string{"python3", "plugins/examples/hello.py"}, Instances: 4, Scaling: Scaling{Min: 4, Max: 4}, Pos: Pos{19, 3}},
+			{Name: "lambda", Runtime: "lambda", Command: []string{"bin/functions/lambda-echo"}, Instances: 2, Scaling: Scaling{Min: 2, Max: 2}, Pos: Pos{20, 3}},
 			{
 				Name: "tuned", Runtime: "go", Handler: "sink",
 				Env:     map[string]string{"SINK_FILE": "/tmp/sink.jsonl", "N": "3"},
@@ -164,13 +164,28 @@ func TestDefaults(t *testing.T) {
 		Log:     Log{Level: "info", Format: "json"},
 		Tracing: Tracing{SampleRatio: 1, ServiceName: "sluice"},
 		Functions: []Function{
-			{Name: "p", Runtime: "process", Command: []string{"p"}, Instances: 1, Pos: Pos{3, 3}},
+			{Name: "p", Runtime: "process", Command: []string{"p"}, Instances: 1, Scaling: Scaling{Min: 1, Max: 1}, Pos: Pos{3, 3}},
 			{Name: "e", Runtime: "go", Handler: "echo", Pos: Pos{4, 3}},
 		},
 	}
 	f.pos = nil
 	if !reflect.DeepEqual(*f, want) {
 		t.Errorf("got %+v\nwant %+v", *f, want)
+	}
+
+	scaling := []struct {
+		name, fn string
+		want     Scaling
+	}{
+		{"instances", "{runtime: process, command: [p], instances: 3}", Scaling{Min: 3, Max: 3}},
+		{"empty scaling", "{runtime: lambda, command: [p], scaling: {}}", Scaling{Min: 0, Max: DefaultScalingMax, Idle: DefaultScalingIdle, Set: true}},
+		{"scaling", "{runtime: process, command: [p], scaling: {min: 1, max: 4, idle: 30s}}", Scaling{Min: 1, Max: 4, Idle: 30 * time.Second, Set: true}},
+	}
+	for _, tt := range scaling {
+		f := mustParse(t, "functions:\n  p: "+tt.fn+"\n", noEnv)
+		if got := f.Functions[0].Scaling; got != tt.want {
+			t.Errorf("%s: scaling %+v, want %+v", tt.name, got, tt.want)
+		}
 	}
 
 	f = mustParse(t, "kafka: {embedded: true}\n", noEnv)
@@ -334,9 +349,9 @@ functions:
   c: {runtime: lambda, command: *cmd}
 `, noEnv)
 	want := []Function{
-		{Name: "a", Runtime: "process", Command: []string{"a"}, Instances: 1, Timeout: 5 * time.Second, Retry: Retry{Attempts: 5}, Pos: Pos{8, 3}},
-		{Name: "b", Runtime: "process", Command: []string{"b", "--flag"}, Instances: 1, Timeout: time.Second, Retry: Retry{Attempts: 2}, Pos: Pos{11, 3}},
-		{Name: "c", Runtime: "lambda", Command: []string{"b", "--flag"}, Instances: 1, Pos: Pos{15, 3}},
+		{Name: "a", Runtime: "process", Command: []string{"a"}, Instances: 1, Scaling: Scaling{Min: 1, Max: 1}, Timeout: 5 * time.Second, Retry: Retry{Attempts: 5}, Pos: Pos{8, 3}},
+		{Name: "b", Runtime: "process", Command: []string{"b", "--flag"}, Instances: 1, Scaling: Scaling{Min: 1, Max: 1}, Timeout: time.Second, Retry: Retry{Attempts: 2}, Pos: Pos{11, 3}},
+		{Name: "c", Runtime: "lambda", Command: []string{"b", "--flag"}, Instances: 1, Scaling: Scaling{Min: 1, Max: 1}, Pos: Pos{15, 3}},
 	}
 	if !reflect.DeepEqual(f.Functions, want) {
 		t.Errorf("got %+v\nwant %+v", f.Functions, want)
@@ -352,7 +367,7 @@ functions:
   d: {<<: text}
 `, noEnv), []string{
 		`t.yaml:2:47: timeout: invalid duration "soon" (want Go syntax like 300ms, 3s or 1h30m)`,
-		`t.yaml:5:15: unknown key "bogus" (want batch, code, command, concurrency, dead_letter, dir, env, handler, instances, interpreter, memory, path, queue, retry, runtime or timeout)`,
+		`t.yaml:5:15: unknown key "bogus" (want batch, code, command, concurrency, dead_letter, dir, env, handler, instances, interpreter, memory, path, queue, retry, runtime, scaling or timeout)`,
 		`t.yaml:6:16: <<: expected a mapping, got an integer`,
 		`t.yaml:7:3: function "d" needs runtime (go, plugin, process, lambda, python or nodejs)`,
 		`t.yaml:7:11: <<: expected a mapping or a list of mappings, got a string`,

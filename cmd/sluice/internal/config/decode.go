@@ -242,7 +242,26 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			}
 			fn.Command = list
 		}),
-		"instances":   note(d.setMin(&fn.Instances, 1)),
+		"instances": note(d.setMin(&fn.Instances, 1)),
+		"scaling": note(func(e kv) {
+			sc := &fn.Scaling
+			var minKV, maxKV kv
+			var minSet, maxSet bool
+			if !d.object(e, fields{
+				"min":  func(e kv) { minKV, minSet = e, true; d.setMin(&sc.Min, 0)(e) },
+				"max":  func(e kv) { maxKV, maxSet = e, true; d.setMin(&sc.Max, 1)(e) },
+				"idle": d.setDur(&sc.Idle),
+			}) {
+				return
+			}
+			sc.Set = true
+			switch {
+			case minSet && maxSet && sc.Min > sc.Max && sc.Max > 0:
+				d.errorf(minKV.vpos, "min: %d is more than max %d at %s", sc.Min, sc.Max, maxKV.vpos)
+			case minSet && !maxSet && sc.Min > DefaultScalingMax:
+				d.errorf(minKV.vpos, "min: %d is more than the default max %d; set max", sc.Min, DefaultScalingMax)
+			}
+		}),
 		"env":         func(e kv) { fn.Env, envPos = d.env(e) },
 		"timeout":     d.setDur(&fn.Timeout),
 		"memory":      d.setSize(&fn.Memory),
@@ -379,8 +398,14 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		"code":        managed,
 		"interpreter": managed,
 		"dir":         {RuntimeLambda},
+		"scaling":     {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs},
 	}
-	for _, key := range []string{"handler", "path", "command", "instances", "code", "interpreter", "dir"} {
+	if i, set := written["instances"]; set {
+		if sc, set := written["scaling"]; set {
+			d.errorf(sc.kpos, "scaling: set instances (a fixed count) or scaling, not both (instances at %s)", i.kpos)
+		}
+	}
+	for _, key := range []string{"handler", "path", "command", "instances", "code", "interpreter", "dir", "scaling"} {
 		e, set := written[key]
 		if !set {
 			continue

@@ -48,8 +48,11 @@
 //
 // Defaults that belong to the file are applied here and listed on each
 // field (server listen addresses, sizes and timeouts, the embedded broker,
-// the log, instances, trigger modes, Kafka start/format/ordering, schedule
-// time zone and catch-up). The per-function execution policy (timeout,
+// the log, instances and scaling, trigger modes, Kafka start/format/ordering,
+// schedule time zone and catch-up). A process or lambda function without
+// instances or scaling is instances: 1; instances: N is scaling min = max =
+// N; a scaling block's omitted keys are Lambda-like: min 0 (scale to zero),
+// max 16, idle 5m. The per-function execution policy (timeout,
 // memory, concurrency, queue, batch, retry) is left zero when unset: the
 // invoker applies its own defaults, documented in package invoker.
 //
