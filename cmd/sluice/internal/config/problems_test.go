@@ -242,7 +242,7 @@ triggers:
 			`t.yaml:2:53: scaling: set instances (a fixed count) or scaling, not both (instances at 2:39)`,
 			`t.yaml:3:53: min: 5 is more than max 2 at 3:61`,
 			`t.yaml:3:70: idle: invalid duration "soon" (want Go syntax like 300ms, 3s or 1h30m)`,
-			`t.yaml:4:35: scaling: only used by runtime process and lambda, not go`,
+			`t.yaml:4:35: scaling: only used by runtime process, lambda, python and nodejs, not go`,
 			`t.yaml:4:45: unknown key "mni" (did you mean "min"?)`,
 			`t.yaml:5:54: min: 17 is more than the default max 16; set max`,
 		}},
