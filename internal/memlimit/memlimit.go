@@ -292,6 +292,11 @@ var markers = [][]byte{
 	[]byte("Allocation failed"),          // V8
 	[]byte("memory allocation of"),       // Rust ("memory allocation of N bytes failed")
 	[]byte("JavaScript heap out of mem"), // Node
+	// Go under RLIMIT_DATA: when the limit is hit while the garbage
+	// collector grows its own structures, the runtime faults instead of
+	// printing "out of memory". Only processes under an enforced limit
+	// are watched, so a fault there is taken as the limit.
+	[]byte("SIGSEGV: segmentation violation"),
 }
 
 // Looks reports whether a line a process wrote says an allocation failed.

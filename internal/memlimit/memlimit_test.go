@@ -90,6 +90,7 @@ func TestLooks(t *testing.T) {
 		{"fatal error: runtime: out of memory", true},
 		{"FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory", true},
 		{"terminate called after throwing an instance of 'std::bad_alloc'", true},
+		{"SIGSEGV: segmentation violation", true}, // Go faulting in its GC at the limit
 		{"ValueError: bad input", false},
 		{"", false},
 	}
