@@ -60,7 +60,14 @@ func builtinHandler(t testing.TB, name string) plugins.Handler {
 // startFunction starts a real invoker over a builtin worker running h.
 func startFunction(t testing.TB, name string, h plugins.Handler, cfg invoker.Config, env map[string]string) *invoker.Function {
 	t.Helper()
-	f, err := invoker.New(name, cfg, builtin.NewWorker(name, h, env), invoker.Deps{Metrics: metrics.NewSet()})
+	return startFunctionDeps(t, name, h, cfg, env, invoker.Deps{Metrics: metrics.NewSet()})
+}
+
+// startFunctionDeps is startFunction with the invoker's Deps given (a
+// tracer, an invocation hook).
+func startFunctionDeps(t testing.TB, name string, h plugins.Handler, cfg invoker.Config, env map[string]string, deps invoker.Deps) *invoker.Function {
+	t.Helper()
+	f, err := invoker.New(name, cfg, builtin.NewWorker(name, h, env), deps)
 	if err != nil {
 		t.Fatal(err)
 	}

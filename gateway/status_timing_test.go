@@ -1,14 +1,12 @@
 package gateway
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/sluicehq/sluice/invoker"
-	"github.com/sluicehq/sluice/plugins/builtin"
 )
 
 // BenchmarkServeHandlerStatus is BenchmarkServeHandler with the status
@@ -17,19 +15,8 @@ import (
 func BenchmarkServeHandlerStatus(b *testing.B) {
 	st := NewStatus(0)
 	st.AddFunction(StatusFunction{Name: "echo", Runtime: "go", Instances: 64})
-	echo, err := invoker.New("echo", invoker.Config{}, builtin.NewWorker("echo", builtinHandler(b, "echo"), nil),
+	echo := startFunctionDeps(b, "echo", builtinHandler(b, "echo"), invoker.Config{}, nil,
 		invoker.Deps{Metrics: metrics.NewSet(), OnInvocation: st.Observe})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := echo.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = echo.Close(ctx)
-	})
 	s, err := New(Config{}, []Route{{Method: "POST", Path: "/echo/{id}", Function: echo}}, Deps{Metrics: metrics.NewSet()})
 	if err != nil {
 		b.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/plugins"
-	"github.com/sluicehq/sluice/plugins/builtin"
 	"github.com/sluicehq/sluice/tracing"
 )
 
@@ -29,19 +28,7 @@ func testTracer(t testing.TB, ratio float64, exp sdktrace.SpanExporter) *tracing
 
 func tracedFunction(t testing.TB, tr *tracing.Tracer, h plugins.Handler) *invoker.Function {
 	t.Helper()
-	f, err := invoker.New("fn", invoker.Config{}, builtin.NewWorker("fn", h, nil), invoker.Deps{Metrics: metrics.NewSet(), Tracer: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = f.Close(ctx)
-	})
-	return f
+	return startFunctionDeps(t, "fn", h, invoker.Config{}, nil, invoker.Deps{Metrics: metrics.NewSet(), Tracer: tr})
 }
 
 // TestServeTraced checks a traced sync request: the response carries the
