@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/internal/subproc"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -49,7 +50,7 @@ const (
 // instance is one process of a pool.
 type instance struct {
 	p     *Pool
-	cmd   *exec.Cmd
+	proc  *subproc.Proc
 	pid   int
 	state int // guarded by p.mu
 
@@ -57,13 +58,9 @@ type instance struct {
 	stdout *os.File
 	stderr *os.File
 	r      *bufio.Reader
-	status *os.File // /proc/PID/status, for VmHWM; nil where there is none
-	guard  *memlimit.Guard
 
-	exited     chan struct{} // closed once the process was reaped
-	exitStatus string        // set before exited is closed
-	oomKilled  bool          // the kernel killed it over its limit; set before exited is closed
-	stderrDone chan struct{} // closed once stderr reached EOF or was closed
+	exited     <-chan struct{} // proc.Exited()
+	stderrDone chan struct{}   // closed once stderr reached EOF or was closed
 	stopOnce   sync.Once
 
 	interrupted chan struct{} // receives once interrupt has run
@@ -91,9 +88,6 @@ type instance struct {
 	line        resultLine
 	match       []int32
 	filled      []bool
-	statBuf     []byte
-	hwm         int64
-	lastRSS     time.Time
 	strayWarned bool
 }
 
@@ -102,8 +96,6 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
 	cmd.Dir = p.cfg.Dir
 	cmd.Env = p.env
-	// Its own process group, so a kill takes whatever it spawned too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var files [6]*os.File // child stdin, our stdin; our stdout, child stdout; ...
 	for i := 0; i < 6; i += 2 {
 		r, w, err := os.Pipe()
@@ -116,14 +108,7 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		files[i], files[i+1] = r, w
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[3], files[5]
-	guard, err := p.cfg.Limit.Apply(cmd, p.cfg.Memory)
-	if err == nil {
-		err = cmd.Start()
-		guard.Started()
-		if err != nil {
-			guard.Release()
-		}
-	}
+	proc, err := subproc.Start(cmd, subproc.Options{Limiter: p.cfg.Limit, Memory: p.cfg.Memory})
 	for _, i := range []int{0, 3, 5} {
 		_ = files[i].Close()
 	}
@@ -135,21 +120,19 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 	}
 	in := &instance{
 		p:           p,
-		cmd:         cmd,
-		pid:         cmd.Process.Pid,
+		proc:        proc,
+		pid:         proc.PID(),
 		stdin:       files[1],
 		stdout:      files[2],
 		stderr:      files[4],
 		r:           bufio.NewReaderSize(files[2], stdoutBuffer),
-		exited:      make(chan struct{}),
+		exited:      proc.Exited(),
 		stderrDone:  make(chan struct{}),
 		interrupted: make(chan struct{}, 1),
-		guard:       guard,
 	}
 	in.interruptFn = in.interrupt
 	in.pendingFn = func(fd uintptr) { in.pending = pendingBytes(fd) }
 	in.stderrConn, _ = in.stderr.SyscallConn()
-	in.status, _ = os.Open("/proc/" + strconv.Itoa(in.pid) + "/status")
 	p.mu.Lock()
 	p.live[in] = struct{}{}
 	p.mu.Unlock()
@@ -165,25 +148,14 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		in.stop(true)
 		return nil, fmt.Errorf("process %d did not answer its first (empty) batch: %w", in.pid, err)
 	}
-	in.lastRSS = time.Time{}
-	in.sampleRSS(time.Now())
+	in.proc.PeakRSS(0)
 	return in, nil
 }
 
-// wait reaps the process.
+// wait follows the process to its exit.
 func (in *instance) wait() {
 	defer in.p.wg.Done()
-	err := in.cmd.Wait()
-	if ps := in.cmd.ProcessState; ps != nil {
-		in.exitStatus = ps.String()
-	} else {
-		in.exitStatus = err.Error()
-	}
-	if in.guard.OOMKilled() {
-		in.oomKilled = true
-	}
-	in.guard.Release()
-	close(in.exited)
+	<-in.exited
 	// A read or write of a batch in progress would block for as long as a
 	// descendant that left the group holds the pipe: make it return now
 	// (run checks exited after setting its deadlines, so none is missed).
@@ -278,20 +250,13 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte{'\r'})
 }
 
-// killGroup kills the process's whole process group. Safe after the
-// process was reaped: the group id stays reserved while any member lives,
-// so it cannot name someone else's group.
-func (in *instance) killGroup() {
-	_ = syscall.Kill(-in.pid, syscall.SIGKILL)
-}
-
 // stop ends the process for good: kill its group when kill is set (else it
 // has exited or is exiting), reap it, read the rest of its stderr, release
 // its files. Idempotent; concurrent callers all wait for it to be done.
 func (in *instance) stop(kill bool) {
 	in.stopOnce.Do(func() {
 		if kill {
-			in.killGroup()
+			in.proc.Kill()
 		}
 		t := time.NewTimer(reapGrace)
 		select {
@@ -301,13 +266,10 @@ func (in *instance) stop(kill bool) {
 			// finishes it, and Close waits for that goroutine.
 		}
 		t.Stop()
-		in.killGroup() // whatever it left behind
+		in.proc.Kill() // whatever it left behind, if not reaped yet
 		in.drainStderr()
 		_ = in.stdin.Close()
 		_ = in.stdout.Close()
-		if in.status != nil {
-			_ = in.status.Close()
-		}
 		in.p.mu.Lock()
 		delete(in.p.live, in)
 		in.p.mu.Unlock()
@@ -328,14 +290,7 @@ func (in *instance) drainStderr() {
 	}
 }
 
-func (in *instance) hasExited() bool {
-	select {
-	case <-in.exited:
-		return true
-	default:
-		return false
-	}
-}
+func (in *instance) hasExited() bool { return in.proc.HasExited() }
 
 // tailText returns the last stderr lines for an error message, or "".
 func (in *instance) tailText() string {
@@ -350,7 +305,7 @@ func (in *instance) exitError() *ExitError {
 	status := "still running"
 	select {
 	case <-in.exited:
-		status = in.exitStatus
+		status = in.proc.ExitStatus()
 	default:
 	}
 	return &ExitError{PID: in.pid, Status: status, Stderr: in.stderrTail()}
@@ -558,24 +513,24 @@ func (in *instance) fail(ctx context.Context, b *plugins.Batch, err error) error
 // afterBatch samples the process's peak memory into b and returns a reason
 // to retire it when it is over the memory limit.
 func (in *instance) afterBatch(b *plugins.Batch) error {
-	in.sampleRSS(time.Now())
-	b.MaxRSSBytes = in.hwm
+	hwm := in.proc.PeakRSS(in.p.rssInterval)
+	b.MaxRSSBytes = hwm
 	limit := in.p.cfg.Memory
-	if limit <= 0 || in.hwm <= limit {
+	if limit <= 0 || hwm <= limit {
 		return nil
 	}
 	in.p.logs(b.RequestID(), fmt.Appendf(nil, "sluice: process %d peak memory %.1f MiB is over the function's memory limit of %.1f MiB; replacing it",
-		in.pid, float64(in.hwm)/(1<<20), float64(limit)/(1<<20)))
-	return fmt.Errorf("process %d: peak memory %d bytes over the memory limit of %d bytes", in.pid, in.hwm, limit)
+		in.pid, float64(hwm)/(1<<20), float64(limit)/(1<<20)))
+	return fmt.Errorf("process %d: peak memory %d bytes over the memory limit of %d bytes", in.pid, hwm, limit)
 }
 
 // outOfMemory reports whether the process, which exited with the last
 // stderr lines tail, ran out of memory under an enforced limit.
 func (in *instance) outOfMemory(tail []string) bool {
-	if in.guard == nil {
+	if !in.proc.Limited() {
 		return false
 	}
-	return in.oomKilled || memlimit.LooksAny(tail)
+	return in.proc.OOMKilled() || memlimit.LooksAny(tail)
 }
 
 // oomResults turns the per-event errors that say an allocation failed
@@ -595,40 +550,6 @@ func (in *instance) oomResults(b *plugins.Batch) bool {
 		in.p.logs(b.RequestID(), []byte(ErrorTypeOOM))
 	}
 	return found
-}
-
-// sampleRSS reads VmHWM, at most every rssInterval.
-func (in *instance) sampleRSS(now time.Time) {
-	if in.status == nil || now.Sub(in.lastRSS) < in.p.rssInterval {
-		return
-	}
-	in.lastRSS = now
-	if in.statBuf == nil {
-		in.statBuf = make([]byte, 4096)
-	}
-	n, _ := in.status.ReadAt(in.statBuf, 0) // io.EOF with the whole file
-	if v, ok := parseVmHWM(in.statBuf[:n]); ok {
-		in.hwm = v
-	}
-}
-
-// parseVmHWM returns the VmHWM of a /proc/PID/status text, in bytes.
-func parseVmHWM(status []byte) (int64, bool) {
-	i := bytes.Index(status, []byte("VmHWM:"))
-	if i < 0 {
-		return 0, false
-	}
-	s := status[i+len("VmHWM:"):]
-	if j := bytes.IndexByte(s, '\n'); j >= 0 {
-		s = s[:j]
-	}
-	s = bytes.TrimSpace(s)
-	s, unit, _ := bytes.Cut(s, []byte{' '})
-	v, err := strconv.ParseInt(string(s), 10, 64)
-	if err != nil || string(unit) != "kB" {
-		return 0, false
-	}
-	return v << 10, true
 }
 
 // excerpt quotes the start of b for an error message.

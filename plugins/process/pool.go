@@ -181,7 +181,7 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 		return err
 	}
 	reason := in.afterBatch(b)
-	if reason == nil && in.guard != nil && in.oomResults(b) {
+	if reason == nil && in.proc.Limited() && in.oomResults(b) {
 		reason = errors.New("process reported running out of memory")
 		if p.cfg.OnOOM != nil {
 			p.cfg.OnOOM()

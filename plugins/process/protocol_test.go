@@ -146,26 +146,6 @@ func TestAppendBatchLine(t *testing.T) {
 	}
 }
 
-func TestParseVmHWM(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"Name:\tx\nVmPeak:\t  100 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1 kB\n", 2048 << 10, true},
-		{"VmHWM:\t1 kB", 1024, true},
-		{"Name:\tzombie\nState:\tZ (zombie)\n", 0, false},
-		{"VmHWM:\t12 MB\n", 0, false},
-		{"VmHWM:\tlots kB\n", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := parseVmHWM([]byte(tt.in))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("parseVmHWM(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestEnviron(t *testing.T) {
 	gateway := map[string]string{"PATH": "/bin", "HOME": "/root", "LANG": "", "SECRET": "s3cret", "AWS_SECRET_ACCESS_KEY": "k"}
 	got := environ(map[string]string{"PATH": "/opt/bin", "A": "1"}, func(k string) string { return gateway[k] })
