@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/subproc"
 )
 
 // Errors of Acquire.
@@ -240,7 +242,7 @@ func (p *Pool[T]) start(replace bool) {
 		attempt++
 		p.failStreak++
 		p.startErr = err
-		p.retryAt = time.Now().Add(Backoff(p.failStreak))
+		p.retryAt = time.Now().Add(backoff(p.failStreak))
 		if !replace || p.closed {
 			p.starting--
 			p.size--
@@ -252,7 +254,7 @@ func (p *Pool[T]) start(replace bool) {
 		p.notify() // waiters fail fast while nothing is live
 		p.mu.Unlock()
 		p.onStart(init, err)
-		t := time.NewTimer(Backoff(attempt))
+		t := time.NewTimer(backoff(attempt))
 		select {
 		case <-t.C:
 		case <-p.closeCtx.Done():
@@ -278,12 +280,12 @@ func (p *Pool[T]) onStart(init time.Duration, err error) {
 	}
 }
 
-// Backoff is the wait before the n-th retry of a failed start: 100ms
+// startBackoff is the wait before the n-th retry of a failed start: 100ms
 // doubling up to 30s.
-func Backoff(n int) time.Duration {
-	d := 100 * time.Millisecond << min(max(n, 1)-1, 9)
-	return min(d, 30*time.Second)
-}
+var startBackoff = subproc.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second}
+
+// backoff is startBackoff's delay for n failures, at least one.
+func backoff(n int) time.Duration { return startBackoff.Delay(max(n, 1)) }
 
 // notify wakes the waiters. Called with p.mu held.
 func (p *Pool[T]) notify() {

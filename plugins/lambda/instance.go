@@ -12,14 +12,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/internal/subproc"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -27,25 +25,20 @@ import (
 // process gets its own listener, so a request from a killed predecessor can
 // never reach its successor's invocation.
 type proc struct {
-	pool  *Pool
-	idx   int // its number in the pool, for platform lines
-	cmd   *exec.Cmd
-	srv   *http.Server
-	addr  string
-	logs  *logPipe
-	guard *memlimit.Guard
+	pool *Pool
+	idx  int // its number in the pool, for platform lines
+	cmd  *exec.Cmd
+	sp   *subproc.Proc
+	srv  *http.Server
+	addr string
+	logs *logPipe
 
-	work      chan *invocation // the invocation handed to the runtime; capacity 1
-	polled    chan struct{}    // closed at the first poll of /invocation/next
-	pollOnce  sync.Once
-	exited    chan struct{} // closed once the process has exited
-	exitErr   error         // why it exited; set before exited is closed
-	oomKilled bool          // the kernel killed it over its limit; set before exited is closed
-	done      chan struct{} // closed once it exited and was cleaned up
-	stopping  atomic.Bool   // stopped by the pool (idle, closing), not lost
-
-	rss       atomic.Int64 // peak resident memory, sampled
-	rssSample atomic.Int64 // unix nanos of the last sample
+	work     chan *invocation // the invocation handed to the runtime; capacity 1
+	polled   chan struct{}    // closed at the first poll of /invocation/next
+	pollOnce sync.Once
+	exited   <-chan struct{} // sp.Exited(): closed once the process has exited
+	done     chan struct{}   // closed once it exited and was cleaned up
+	stopping atomic.Bool     // stopped by the pool (idle, closing), not lost
 
 	mu      sync.Mutex
 	cur     *invocation // the invocation in progress
@@ -73,7 +66,6 @@ func (p *Pool) spawn() (*proc, error) {
 		addr:   ln.Addr().String(),
 		work:   make(chan *invocation, 1),
 		polled: make(chan struct{}),
-		exited: make(chan struct{}),
 	}
 	cmd := exec.Command(p.path, p.cfg.Command[1:]...)
 	cmd.Dir = p.cfg.Dir
@@ -82,29 +74,21 @@ func (p *Pool) spawn() (*proc, error) {
 		"AWS_LAMBDA_LOG_STREAM_NAME="+logStream())
 	cmd.Stdout = w
 	cmd.Stderr = w
+	pr.cmd = cmd
 	// Its own process group, so a kill takes whatever the runtime started
 	// along with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	pr.cmd = cmd
-	guard, err := p.cfg.Limit.Apply(cmd, p.cfg.Memory)
-	if err == nil {
-		err = cmd.Start()
-		guard.Started()
-		if err != nil {
-			guard.Release()
-		}
-	}
-	pr.guard = guard
+	sp, err := subproc.Start(cmd, subproc.Options{Limiter: p.cfg.Limit, Memory: p.cfg.Memory})
 	if err != nil {
 		ln.Close()
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("cannot start %s: %w", p.path, err)
 	}
+	pr.sp, pr.exited = sp, sp.Exited()
 	w.Close()
-	if pr.logs, err = newLogPipe(r, p.logs, guard != nil); err != nil {
+	if pr.logs, err = newLogPipe(r, p.logs, sp.Limited()); err != nil {
 		pr.kill()
-		_ = cmd.Wait()
+		<-pr.exited
 		r.Close()
 		ln.Close()
 		return nil, fmt.Errorf("cannot read the runtime's output: %w", err)
@@ -114,16 +98,6 @@ func (p *Pool) spawn() (*proc, error) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	go func() { _ = pr.srv.Serve(ln) }()
-	go func() {
-		err := cmd.Wait()
-		// Whatever the runtime left behind in its group goes with it, so
-		// nothing holds the log pipe open.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		pr.exitErr = err
-		pr.oomKilled = pr.guard.OOMKilled()
-		pr.guard.Release()
-		close(pr.exited)
-	}()
 	return pr, nil
 }
 
@@ -140,9 +114,7 @@ func (pr *proc) kill() {
 	pr.mu.Lock()
 	pr.killed = true
 	pr.mu.Unlock()
-	if pr.cmd.Process != nil {
-		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
-	}
+	pr.sp.Kill()
 }
 
 // terminate asks the runtime to stop (SIGTERM to its group) and kills it
@@ -151,17 +123,7 @@ func (pr *proc) terminate(grace time.Duration, stop <-chan struct{}) {
 	pr.mu.Lock()
 	pr.killed = true
 	pr.mu.Unlock()
-	_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-pr.exited:
-		return
-	case <-t.C:
-	case <-stop:
-	}
-	pr.kill()
-	<-pr.exited
+	pr.sp.Terminate(grace, stop)
 }
 
 // cleanup releases what the exited process used: its server and its log
@@ -190,8 +152,8 @@ func (pr *proc) exitReason() error {
 		return &InitError{Err: ie}
 	}
 	msg := "Runtime exited"
-	if pr.exitErr != nil {
-		msg = "Runtime exited with error: " + pr.exitErr.Error()
+	if err := pr.sp.ExitErr(); err != nil {
+		msg = "Runtime exited with error: " + err.Error()
 	}
 	if lines := pr.logs.lastLines(); len(lines) > 0 {
 		msg += "; last output: " + strings.Join(lines, " | ")
@@ -201,27 +163,7 @@ func (pr *proc) exitReason() error {
 
 // maxRSS returns the process's peak resident memory, read from /proc at
 // most once a second: the read costs more than a fast invocation.
-func (pr *proc) maxRSS() int64 {
-	now := time.Now().UnixNano()
-	last := pr.rssSample.Load()
-	if now-last < int64(time.Second) || !pr.rssSample.CompareAndSwap(last, now) {
-		return pr.rss.Load()
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pr.cmd.Process.Pid) + "/status")
-	if err != nil {
-		return pr.rss.Load()
-	}
-	s := string(b)
-	if i := strings.Index(s, "VmHWM:"); i >= 0 {
-		f := strings.Fields(s[i+len("VmHWM:"):])
-		if len(f) >= 2 && f[1] == "kB" {
-			if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-				pr.rss.Store(kb << 10)
-			}
-		}
-	}
-	return pr.rss.Load()
-}
+func (pr *proc) maxRSS() int64 { return pr.sp.PeakRSS(time.Second) }
 
 // InitError is the error of a runtime that reported an init failure to
 // /runtime/init/error.
@@ -234,32 +176,26 @@ func (e *InitError) Error() string { return "runtime init failed: " + e.Err.Erro
 // Unwrap returns the runtime's report.
 func (e *InitError) Unwrap() error { return e.Err }
 
-// Restart backoff: a runtime that dies without having completed an
-// invocation delays the pool's next start by a backoff that doubles up to
-// maxBackoff, so a broken binary does not spin; one that served is
+// restartBackoff is the crash loop's: a runtime that dies without having
+// completed an invocation delays the pool's next start by a backoff that
+// doubles up to 10s, so a broken binary does not spin; one that served is
 // replaced at once, as Lambda starts a fresh sandbox for the next event.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
-	stopGrace  = 2 * time.Second
-)
+var restartBackoff = subproc.Backoff{Base: 100 * time.Millisecond, Max: 10 * time.Second}
+
+// stopGrace is how long a runtime asked to stop (SIGTERM) has before it is
+// killed.
+const stopGrace = 2 * time.Second
 
 // startProc starts a runtime and returns it once it polled for work, or
 // why it did not: it exited first (its exit status and last output lines),
 // reported /init/error (an *InitError), or did not poll within
 // InitTimeout.
 func (p *Pool) startProc(ctx context.Context) (*proc, error) {
-	if n := p.unserved.Load(); n > 0 {
-		t := time.NewTimer(min(minBackoff<<min(n-1, 10), maxBackoff))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("lambda: function %q: start: %w", p.name, ctx.Err())
-		case <-p.closing:
-			t.Stop()
-			return nil, ErrClosed
-		}
+	switch err := p.crashes.Wait(ctx, p.closing); {
+	case errors.Is(err, subproc.ErrStopped):
+		return nil, ErrClosed
+	case err != nil:
+		return nil, fmt.Errorf("lambda: function %q: start: %w", p.name, err)
 	}
 	pr, err := p.spawn()
 	if err != nil {
@@ -300,7 +236,7 @@ func (p *Pool) startProc(ctx context.Context) (*proc, error) {
 		reason = ErrClosed
 	}
 	p.finish(pr, true)
-	p.unserved.Add(1)
+	p.crashes.Crashed()
 	return nil, fmt.Errorf("lambda: function %q instance %d: %w", p.name, pr.idx, reason)
 }
 
@@ -326,9 +262,9 @@ func (p *Pool) watch(pr *proc) {
 		served := pr.served > 0
 		pr.mu.Unlock()
 		if served {
-			p.unserved.Store(0)
+			p.crashes.Healthy()
 		} else {
-			p.unserved.Add(1)
+			p.crashes.Crashed()
 		}
 		p.restarts.Add(1)
 		if p.cfg.OnRestart != nil {
@@ -355,7 +291,7 @@ func (p *Pool) stopProc(pr *proc) {
 // outOfMemory reports whether the runtime ran out of memory under an
 // enforced limit: the kernel killed it, or it said an allocation failed.
 func (pr *proc) outOfMemory() bool {
-	return pr.guard != nil && (pr.oomKilled || pr.logs.oom.Load())
+	return pr.sp.Limited() && (pr.sp.OOMKilled() || pr.logs.oom.Load())
 }
 
 // isKilled reports whether the runtime was killed or is exiting.

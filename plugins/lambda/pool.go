@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/internal/scale"
+	"github.com/sluicehq/sluice/internal/subproc"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -50,9 +51,9 @@ type Pool struct {
 	arn       string
 	arnHeader []string
 
-	sp       *scale.Pool[*proc]
-	seq      atomic.Int64 // runtimes started, for their numbers
-	unserved atomic.Int64 // runtimes in a row that died without serving
+	sp      *scale.Pool[*proc]
+	seq     atomic.Int64      // runtimes started, for their numbers
+	crashes subproc.CrashLoop // runtimes in a row that died without serving
 
 	mu     sync.Mutex
 	procs  map[*proc]struct{} // every ready runtime not yet cleaned up
@@ -114,6 +115,7 @@ func New(function string, cfg Config, logs plugins.LogFunc) (*Pool, error) {
 		arn:     "arn:aws:lambda:" + cfg.Region + ":" + cfg.Account + ":function:" + function,
 		procs:   make(map[*proc]struct{}),
 		closing: make(chan struct{}),
+		crashes: subproc.CrashLoop{Backoff: restartBackoff},
 		hurry:   make(chan struct{}),
 	}
 	p.arnHeader = []string{p.arn}
@@ -443,7 +445,7 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 	select {
 	case r = <-inv.done:
 		pr.logs.sync(inv.id)
-		if pr.guard != nil && r.err != nil && memlimit.Looks([]byte(r.err.Error())) {
+		if pr.sp.Limited() && r.err != nil && memlimit.Looks([]byte(r.err.Error())) {
 			// It caught the failed allocation (Python's MemoryError) and
 			// reported it: as on Lambda, the sandbox is not reused.
 			pr.kill()
@@ -477,8 +479,8 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 		}
 		pr.logs.sync(inv.id)
 		msg := "RequestId: " + inv.id + " Error: Runtime exited"
-		if pr.exitErr != nil {
-			msg += " with error: " + pr.exitErr.Error()
+		if err := pr.sp.ExitErr(); err != nil {
+			msg += " with error: " + err.Error()
 		}
 		typ := "Runtime.ExitError"
 		if pr.outOfMemory() {
