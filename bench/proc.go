@@ -8,11 +8,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/subproc"
 )
 
 // Proc is a server process the suite started: the gateway or a ceiling.
@@ -160,26 +161,6 @@ func (p *Proc) Stop() {
 // RSS returns the current and peak resident memory of pid, in bytes, from
 // /proc; zeros where it cannot be read.
 func RSS(pid int) (cur, peak int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) < 1 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			cur = n << 10
-		case "VmHWM":
-			peak = n << 10
-		}
-	}
+	cur, peak, _ = subproc.ReadMemory(pid)
 	return cur, peak
 }
