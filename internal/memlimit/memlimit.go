@@ -15,7 +15,8 @@
 //     re-exec of the current program (Main, a few milliseconds). An
 //     allocation past it fails (Python's MemoryError, Go's "fatal error:
 //     runtime: out of memory"); Looks tells such an exit apart from other
-//     crashes by the process's last words.
+//     crashes by the process's last words (and internal/subproc's
+//     NearLimit by its peak resident memory).
 //
 // A program that may use the re-exec shim must call Main first thing in
 // its main (or TestMain).

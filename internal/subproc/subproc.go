@@ -210,12 +210,14 @@ func (p *Proc) PeakRSS(every time.Duration) int64 {
 // in bytes; 0 where it reports none. Valid once Exited is closed.
 func (p *Proc) ExitPeakRSS() int64 { return p.exitPeak }
 
-// NearLimit reports whether the process, which has exited, peaked within
-// an eighth (at most 16 MiB) of its memory limit: with RLIMIT_DATA an
-// allocation past the limit fails, and a process that dies right then
-// with resident memory that high most likely died of it.
+// NearLimit reports whether the process, under an enforced limit of limit
+// bytes, failed (a non-zero exit status or a signal) after its resident
+// memory peaked within an eighth (at most 16 MiB) of the limit: an
+// allocation past the limit fails, and a process that dies with resident
+// memory that high most likely died of it, whatever its last words were.
+// Valid once Exited is closed.
 func (p *Proc) NearLimit(limit int64) bool {
-	if limit <= 0 || !p.Limited() {
+	if limit <= 0 || !p.Limited() || p.err == nil {
 		return false
 	}
 	peak := max(p.exitPeak, p.peak.Load())

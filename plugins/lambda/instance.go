@@ -289,9 +289,10 @@ func (p *Pool) stopProc(pr *proc) {
 }
 
 // outOfMemory reports whether the runtime ran out of memory under an
-// enforced limit: the kernel killed it, or it said an allocation failed.
+// enforced limit: the kernel killed it, it said an allocation failed, or
+// it failed with its peak memory at the limit.
 func (pr *proc) outOfMemory() bool {
-	return pr.sp.Limited() && (pr.sp.OOMKilled() || pr.logs.oom.Load())
+	return pr.sp.Limited() && (pr.sp.OOMKilled() || pr.logs.oom.Load() || pr.sp.NearLimit(pr.pool.cfg.Memory))
 }
 
 // isKilled reports whether the runtime was killed or is exiting.

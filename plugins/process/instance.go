@@ -525,12 +525,14 @@ func (in *instance) afterBatch(b *plugins.Batch) error {
 }
 
 // outOfMemory reports whether the process, which exited with the last
-// stderr lines tail, ran out of memory under an enforced limit.
+// stderr lines tail, ran out of memory under an enforced limit: the kernel
+// killed it, its last words say an allocation failed, or it failed with
+// its peak memory at the limit.
 func (in *instance) outOfMemory(tail []string) bool {
 	if !in.proc.Limited() {
 		return false
 	}
-	return in.proc.OOMKilled() || memlimit.LooksAny(tail)
+	return in.proc.OOMKilled() || memlimit.LooksAny(tail) || in.proc.NearLimit(in.p.cfg.Memory)
 }
 
 // oomResults turns the per-event errors that say an allocation failed
