@@ -134,14 +134,7 @@ func (pr *proc) cleanup() {
 }
 
 // dead reports whether the process has exited.
-func (pr *proc) dead() bool {
-	select {
-	case <-pr.exited:
-		return true
-	default:
-		return false
-	}
-}
+func (pr *proc) dead() bool { return pr.sp.HasExited() }
 
 // exitReason describes why a process ended before or between invocations.
 func (pr *proc) exitReason() error {
