@@ -266,6 +266,10 @@ func cutByte(b []byte, c byte) (before, after []byte) {
 	return b, nil
 }
 
+// maxKB bounds a value in kB: 1 PiB, far over any process's memory, and
+// far from overflowing once in bytes.
+const maxKB = 1 << 40
+
 // parseKB parses " 1234 kB" into bytes.
 func parseKB(b []byte) (int64, bool) {
 	i := 0
@@ -275,10 +279,10 @@ func parseKB(b []byte) (int64, bool) {
 	var v int64
 	start := i
 	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		if v > (1<<53)/10 {
+		v = v*10 + int64(b[i]-'0')
+		if v > maxKB {
 			return 0, false
 		}
-		v = v*10 + int64(b[i]-'0')
 	}
 	if i == start || string(b[i:]) != " kB" {
 		return 0, false

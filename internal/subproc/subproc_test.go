@@ -335,6 +335,8 @@ func TestParseStatus(t *testing.T) {
 		{"VmHWM:\tlots kB\n", 0, 0, false},
 		{"VmHWM:\t kB\n", 0, 0, false},
 		{"VmHWM:\t99999999999999999999999 kB\n", 0, 0, false},
+		{"VmHWM:\t1099511627776 kB\n", 0, 1 << 50, true},
+		{"VmHWM:\t1099511627777 kB\n", 0, 0, false},
 		{"", 0, 0, false},
 		{"VmHWM", 0, 0, false},
 	}
