@@ -3,8 +3,9 @@
 //
 //   - Start runs a command in a process group of its own, under the
 //     function's memory limit (internal/memlimit), and reaps it; once the
-//     process exited its whole group is killed, so nothing it started
-//     outlives it (short of a descendant that left the group).
+//     process exited, and before it is reaped (so the group's id cannot
+//     have been reused), its whole group is killed: nothing it started
+//     outlives it, short of a descendant that left the group.
 //   - Kill and Terminate end the group: SIGKILL at once, or SIGTERM then
 //     SIGKILL after a grace.
 //   - PeakRSS samples the process's peak resident memory (VmHWM) from
@@ -25,6 +26,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicehq/sluice/internal/memlimit"
 )
@@ -49,7 +52,7 @@ type Proc struct {
 	exitPeak  int64         // peak RSS the kernel reported at the reap; set before exited is closed
 
 	mu     sync.Mutex // orders signals with the reap
-	reaped bool       // the group was killed after the reap: signals are no-ops
+	reaped bool       // signals are no-ops: the group's id may be someone else's
 
 	rssMu  sync.Mutex // guards status, buf, rssAt
 	status *os.File   // /proc/PID/status, open from the start; nil once reaped or where there is none
@@ -84,13 +87,21 @@ func Start(cmd *exec.Cmd, o Options) (*Proc, error) {
 }
 
 func (p *Proc) reap() {
+	// Wait for the exit without reaping: while the process is a zombie its
+	// pid, which is its group's id, stays taken, so the kill of the group
+	// cannot reach anyone else's.
+	for {
+		var info unix.Siginfo
+		if err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+			break
+		}
+	}
+	// Whatever the process left behind in its group goes with it.
+	p.signal(syscall.SIGKILL)
 	err := p.cmd.Wait()
+	// Reaped: once the group is empty its id may be reused, so no signal
+	// is sent to it any more.
 	p.mu.Lock()
-	// Whatever the process left behind in its group goes with it. The
-	// group id stays reserved while any member lives, so this cannot name
-	// someone else's group; later signals are not sent, as once the group
-	// is empty its id may be reused.
-	_ = syscall.Kill(-p.pid, syscall.SIGKILL)
 	p.reaped = true
 	p.mu.Unlock()
 	p.rssMu.Lock()
