@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,22 +35,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-// dead reports whether pid is gone: no such process, or a zombie waiting
-// for whoever inherited it.
-func dead(pid int) bool {
-	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-		return true
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// pid (comm) STATE ...: comm may hold spaces, the state follows its ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
 }
 
 // startShell runs script under /bin/sh in a group of its own and returns
@@ -130,7 +113,7 @@ func TestGroupEnds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("first line %q is not a pid", line)
 			}
-			if dead(grandchild) && tt.name != "the leader exits by itself" {
+			if testtool.Gone(grandchild) && tt.name != "the leader exits by itself" {
 				t.Fatalf("grandchild %d is not running", grandchild)
 			}
 			tt.end(p)
@@ -141,7 +124,7 @@ func TestGroupEnds(t *testing.T) {
 			if got := p.ExitStatus(); got != tt.status {
 				t.Errorf("ExitStatus = %q, want %q", got, tt.status)
 			}
-			testtool.WaitFor(t, 10*time.Second, "the grandchild to be killed", func() bool { return dead(grandchild) })
+			testtool.WaitFor(t, 10*time.Second, "the grandchild to be killed", func() bool { return testtool.Gone(grandchild) })
 			p.Kill() // a no-op now, and never a panic
 			p.Terminate(time.Hour, nil)
 		})

@@ -5,6 +5,7 @@
 package testtool
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
@@ -51,4 +52,18 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond) // the polling interval, not a wait for an event
 	}
+}
+
+// Gone reports whether process pid no longer runs: there is no such
+// process, or it is a zombie waiting for a parent that is not the test (a
+// killed grandchild, inherited by init).
+func Gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE …: comm may hold spaces and parentheses, the state
+	// follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }

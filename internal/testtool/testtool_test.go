@@ -1,6 +1,8 @@
 package testtool
 
 import (
+	"os"
+	"os/exec"
 	"runtime"
 	"testing"
 	"time"
@@ -96,5 +98,26 @@ func TestWaitFor(t *testing.T) {
 				t.Errorf("cond called %d times, want %d", calls, tt.holdsAt)
 			}
 		})
+	}
+}
+
+func TestGone(t *testing.T) {
+	reaped := exec.Command("/bin/true")
+	if err := reaped.Run(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		pid  int
+		want bool
+	}{
+		{"this process", os.Getpid(), false},
+		{"a reaped child", reaped.Process.Pid, true},
+		{"no such pid", 1 << 30, true},
+	}
+	for _, tt := range tests {
+		if got := Gone(tt.pid); got != tt.want {
+			t.Errorf("%s: Gone(%d) = %v, want %v", tt.name, tt.pid, got, tt.want)
+		}
 	}
 }

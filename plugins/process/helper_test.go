@@ -2,7 +2,6 @@ package process_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -306,17 +304,6 @@ func outputPID(t *testing.T, r plugins.Result) int {
 		t.Fatalf("output %s: no pid (%v)", r.Output, err)
 	}
 	return out.PID
-}
-
-// gone reports whether pid no longer runs: no such process, or a zombie
-// waiting for a parent that is not this test (a killed grandchild).
-func gone(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
 }
 
 // noPoolGoroutines fails the test if a goroutine of the process package is

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testtool"
 	"github.com/sluicehq/sluice/plugins"
 	"github.com/sluicehq/sluice/plugins/process"
 )
@@ -248,7 +249,7 @@ func TestHangKilledAtDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The process group went with it: the grandchild too.
-	waitFor(t, "the hung process and its grandchild to be gone", func() bool { return gone(pid) && gone(gpid) })
+	waitFor(t, "the hung process and its grandchild to be gone", func() bool { return testtool.Gone(pid) && testtool.Gone(gpid) })
 
 	b2 := batch(event("after", nil))
 	if err := invoke(p, b2, 10*time.Second); err != nil {
@@ -421,7 +422,7 @@ func TestMemoryLimitReplaces(t *testing.T) {
 	if !ok || l.reqID != "big" {
 		t.Errorf("memory log line %+v (found %v), want one tagged %q", l, ok, "big")
 	}
-	waitFor(t, "the process over the limit to be replaced", func() bool { return p.Restarts() == 1 && gone(pid) })
+	waitFor(t, "the process over the limit to be replaced", func() bool { return p.Restarts() == 1 && testtool.Gone(pid) })
 	b2 := batch(event("after", nil))
 	if err := invoke(p, b2, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -459,7 +460,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 		t.Fatalf("Close: %v (the helper exits at EOF, nothing should need a kill)", err)
 	}
 	for _, pid := range pids {
-		if !gone(pid) {
+		if !testtool.Gone(pid) {
 			t.Errorf("process %d still runs after Close", pid)
 		}
 	}
@@ -502,7 +503,7 @@ func TestCloseKillsAtContextEnd(t *testing.T) {
 	// The group was sent SIGKILL; a grandchild nobody waits for dies a
 	// moment later, on the kernel's schedule.
 	for _, pid := range append(pids, gpid) {
-		waitFor(t, fmt.Sprintf("process %d to be gone after Close", pid), func() bool { return gone(pid) })
+		waitFor(t, fmt.Sprintf("process %d to be gone after Close", pid), func() bool { return testtool.Gone(pid) })
 	}
 	noPoolGoroutines(t)
 }
