@@ -8,8 +8,13 @@
 //     outlives it, short of a descendant that left the group.
 //   - Kill and Terminate end the group: SIGKILL at once, or SIGTERM then
 //     SIGKILL after a grace.
+//   - Tail keeps the last lines a process wrote, for the message of its
+//     failure; reading them is the worker's (the process protocol keeps
+//     stdout for itself, a Lambda runtime's lines are tagged with the
+//     invocation in progress).
 //   - PeakRSS samples the process's peak resident memory (VmHWM) from
-//     /proc/PID/status; ReadMemory and ParseStatus read any process's.
+//     /proc/PID/status, and NearLimit tells a failure with that peak at the
+//     memory limit; ReadMemory and ParseStatus read any process's.
 //   - Backoff and CrashLoop are the restart delays of an instance that keeps
 //     failing: capped exponential, reset after a healthy run.
 //

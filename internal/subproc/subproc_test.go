@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -418,5 +419,42 @@ func TestCrashLoop(t *testing.T) {
 	short.Crashed()
 	if err := short.Wait(context.Background(), nil); err != nil {
 		t.Errorf("Wait after a 1ms backoff = %v", err)
+	}
+}
+
+func TestTail(t *testing.T) {
+	tests := []struct {
+		name       string
+		lines, max int
+		add        []string
+		want       []string
+	}{
+		{"zero keeps nothing", 0, 0, []string{"a"}, nil},
+		{"empty", 3, 10, nil, nil},
+		{"not full", 3, 10, []string{"a", "b"}, []string{"a", "b"}},
+		{"the last ones", 3, 10, []string{"a", "b", "c", "d", "e"}, []string{"c", "d", "e"}},
+		{"cut", 2, 3, []string{"abcdef", "xy"}, []string{"abc", "xy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tail subproc.Tail
+			if tt.lines > 0 {
+				tail = subproc.NewTail(tt.lines, tt.max)
+			}
+			buf := []byte{}
+			for _, l := range tt.add {
+				buf = append(buf[:0], l...)
+				tail.Add(buf) // a reused buffer: the tail keeps copies
+			}
+			if got := tail.Lines(); !slices.Equal(got, tt.want) {
+				t.Errorf("Lines() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	full := subproc.NewTail(2, 8)
+	full.Add([]byte("warm"))
+	full.Add([]byte("up"))
+	if n := testing.AllocsPerRun(100, func() { full.Add([]byte("line")) }); n != 0 {
+		t.Errorf("Add allocates %.1f times once warm", n)
 	}
 }

@@ -8,12 +8,17 @@ import (
 	"syscall"
 
 	"github.com/sluicehq/sluice/internal/memlimit"
+	"github.com/sluicehq/sluice/internal/subproc"
 	"github.com/sluicehq/sluice/plugins"
 )
 
 // maxLogLine is the longest line passed to the LogFunc; longer ones are cut
 // into pieces of this size.
 const maxLogLine = 64 << 10
+
+// initTailLines is how many of the last lines a runtime wrote before it was
+// ready an init failure message quotes.
+const initTailLines = 10
 
 // logPipe reads a runtime's stdout and stderr (one pipe, as Lambda merges
 // them into one log stream) and passes each line to the LogFunc tagged with
@@ -36,8 +41,7 @@ type logPipe struct {
 	buf  []byte // a partial line at buf[:n]
 	n    int
 	eof  bool
-	keep bool     // keep the last lines for an init failure message
-	tail []string // the last lines while keep is set
+	tail subproc.Tail // the last lines until ready, for an init failure message
 
 	watchOOM bool        // look for lines saying an allocation failed
 	oom      atomic.Bool // such a line was seen
@@ -48,7 +52,7 @@ func newLogPipe(f *os.File, logs plugins.LogFunc, watchOOM bool) (*logPipe, erro
 	if err != nil {
 		return nil, err
 	}
-	l := &logPipe{f: f, rc: rc, logs: logs, done: make(chan struct{}), buf: make([]byte, maxLogLine), keep: true, watchOOM: watchOOM}
+	l := &logPipe{f: f, rc: rc, logs: logs, done: make(chan struct{}), buf: make([]byte, maxLogLine), tail: subproc.NewTail(initTailLines, maxLogLine), watchOOM: watchOOM}
 	go l.run()
 	return l, nil
 }
@@ -119,12 +123,7 @@ func (l *logPipe) readLocked(fd int) bool {
 
 func (l *logPipe) emitLocked(line []byte) {
 	line = bytes.TrimSuffix(line, []byte{'\r'})
-	if l.keep {
-		l.tail = append(l.tail, string(line))
-		if len(l.tail) > 10 {
-			l.tail = l.tail[1:]
-		}
-	}
+	l.tail.Add(line)
 	if l.watchOOM && !l.oom.Load() && memlimit.Looks(line) {
 		l.oom.Store(true)
 	}
@@ -167,8 +166,7 @@ func (l *logPipe) sync(req string) {
 // ready stops keeping lines for init failure messages.
 func (l *logPipe) ready() {
 	l.mu.Lock()
-	l.keep = false
-	l.tail = nil
+	l.tail = subproc.Tail{} // keeps nothing
 	l.mu.Unlock()
 }
 
@@ -176,7 +174,7 @@ func (l *logPipe) ready() {
 func (l *logPipe) lastLines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]string(nil), l.tail...)
+	return l.tail.Lines()
 }
 
 // close waits for the reader to reach the end of the pipe (every writer

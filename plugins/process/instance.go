@@ -74,8 +74,7 @@ type instance struct {
 	// even if it is read after the result.
 	prevID   string
 	prevMark int64
-	tail     [tailLines][]byte
-	tailN    int // lines written to the tail so far
+	tail     subproc.Tail // the last stderr lines, for crash reports
 
 	stderrRead atomic.Int64 // bytes read from the stderr pipe
 	stderrConn syscall.RawConn
@@ -129,6 +128,7 @@ func (p *Pool) spawn(ctx context.Context) (*instance, error) {
 		exited:      proc.Exited(),
 		stderrDone:  make(chan struct{}),
 		interrupted: make(chan struct{}, 1),
+		tail:        subproc.NewTail(tailLines, tailLineMax),
 	}
 	in.interruptFn = in.interrupt
 	in.pendingFn = func(fd uintptr) { in.pending = pendingBytes(fd) }
@@ -205,9 +205,7 @@ func (in *instance) logStderr(line []byte, end int64) {
 	if end <= in.prevMark {
 		id = in.prevID
 	}
-	t := &in.tail[in.tailN%tailLines]
-	*t = append((*t)[:0], line[:min(len(line), tailLineMax)]...)
-	in.tailN++
+	in.tail.Add(line)
 	in.mu.Unlock()
 	in.p.logs(id, line)
 }
@@ -237,12 +235,7 @@ func (in *instance) endRequest(id string) {
 func (in *instance) stderrTail() []string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	n := min(in.tailN, tailLines)
-	out := make([]string, 0, n)
-	for i := in.tailN - n; i < in.tailN; i++ {
-		out = append(out, string(in.tail[i%tailLines]))
-	}
-	return out
+	return in.tail.Lines()
 }
 
 func trimEOL(b []byte) []byte {
