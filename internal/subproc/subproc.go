@@ -340,8 +340,13 @@ type CrashLoop struct {
 // Crashed counts an instance that died before a healthy run.
 func (c *CrashLoop) Crashed() { c.n.Add(1) }
 
-// Healthy resets the count: an instance did its work.
-func (c *CrashLoop) Healthy() { c.n.Store(0) }
+// Healthy resets the count: an instance did its work. Called after every
+// request, it only reads while there is nothing to reset.
+func (c *CrashLoop) Healthy() {
+	if c.n.Load() != 0 {
+		c.n.Store(0)
+	}
+}
 
 // Delay is the wait before the next start.
 func (c *CrashLoop) Delay() time.Duration {

@@ -11,5 +11,9 @@ func PIDs(p *Pool) []int {
 	return pids
 }
 
+// CrashDelay returns how long the next process start waits out the
+// restart backoff.
+func CrashDelay(p *Pool) time.Duration { return p.crashes.Delay() }
+
 // SetRSSInterval sets how often peak memory is sampled; call it before Start.
 func SetRSSInterval(p *Pool, d time.Duration) { p.rssInterval = d }

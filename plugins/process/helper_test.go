@@ -185,6 +185,12 @@ func helperMain() {
 		if exitAfter {
 			os.Exit(0)
 		}
+		if len(req.Events) == 0 && os.Getenv("HELPER_MODE") == "exit-after-probe" {
+			// Answer the start probe, then exit until HELPER_FILE exists.
+			if _, err := os.Stat(os.Getenv("HELPER_FILE")); err != nil {
+				os.Exit(0)
+			}
+		}
 	}
 }
 

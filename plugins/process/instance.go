@@ -88,10 +88,14 @@ type instance struct {
 	match       []int32
 	filled      []bool
 	strayWarned bool
+	served      bool // it answered a batch (not only its start probe)
 }
 
 // spawn starts a process and waits for its answer to an empty batch.
 func (p *Pool) spawn(ctx context.Context) (*instance, error) {
+	if err := p.crashes.Wait(ctx, nil); err != nil {
+		return nil, fmt.Errorf("waiting out the restart backoff of processes that exited before answering a batch: %w", err)
+	}
 	cmd := exec.Command(p.cfg.Command[0], p.cfg.Command[1:]...)
 	cmd.Dir = p.cfg.Dir
 	cmd.Env = p.env

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/scale"
+	"github.com/sluicehq/sluice/internal/subproc"
 	"github.com/sluicehq/sluice/plugins"
 )
 
@@ -38,6 +39,11 @@ type Pool struct {
 	wg       sync.WaitGroup // process goroutines and stops
 	restarts atomic.Int64
 	probes   atomic.Int64
+	// crashes holds back the start of processes while those started before
+	// exited between batches without having answered one: a command that
+	// answers its start probe and exits would otherwise be restarted in a
+	// tight loop.
+	crashes subproc.CrashLoop
 }
 
 var _ plugins.Worker = (*Pool)(nil)
@@ -61,6 +67,9 @@ func New(function string, cfg Config, logs plugins.LogFunc) (*Pool, error) {
 		env:         environ(cfg.Env, os.Getenv),
 		rssInterval: 20 * time.Millisecond,
 		live:        make(map[*instance]struct{}),
+		// Half the start timeout at most, so that a start waiting it out
+		// still has the other half.
+		crashes: subproc.CrashLoop{Backoff: subproc.Backoff{Base: 100 * time.Millisecond, Max: min(10*time.Second, cfg.StartTimeout/2)}},
 	}
 	p.sp = scale.New(scale.Config[*instance]{
 		Min:          cfg.Min,
@@ -180,6 +189,8 @@ func (p *Pool) Invoke(ctx context.Context, b *plugins.Batch) error {
 		}
 		return err
 	}
+	in.served = true
+	p.crashes.Healthy()
 	reason := in.afterBatch(b)
 	if reason == nil && in.proc.Limited() && in.oomResults(b) {
 		reason = errors.New("process reported running out of memory")
@@ -275,6 +286,9 @@ func (p *Pool) retire(in *instance, reason error) {
 func (p *Pool) exitedIdle(in *instance) {
 	if !p.sp.Remove(in) {
 		return // its batch, its start or Close deals with it
+	}
+	if !in.served {
+		p.crashes.Crashed()
 	}
 	p.mu.Lock()
 	in.state = stateRetired
