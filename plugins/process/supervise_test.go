@@ -9,10 +9,11 @@ import (
 	"github.com/sluicehq/sluice/plugins/process"
 )
 
-// TestCrashLoopBackoff runs a command that answers its start probe and
+// TestExitAfterProbeBacksOff runs a command that answers its start probe and
 // exits: its restarts are held back by a doubling backoff instead of
 // looping, and the first batch a process answers resets it.
-func TestCrashLoopBackoff(t *testing.T) {
+func TestExitAfterProbeBacksOff(t *testing.T) {
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "healed")
 	cfg := helperConfig("exit-after-probe", "HELPER_FILE", marker)
 	start := time.Now()
