@@ -8,10 +8,12 @@
 // `sluice serve` that runs nothing else: a bare franz-go consumer in the
 // suite's process (the ceiling) and a gateway with a Kafka trigger into the
 // builtin noop each consume the same million records from it; then a
-// gateway whose trigger invokes the builtin latency function is fed
-// open-loop at half the trigger's rate, each record stamped with its due
-// time; last a gateway drains a large backlog into a slow function while
-// its resident memory is sampled. Gateways report through their admin
+// gateway whose trigger invokes the builtin latency function is fed as
+// fast as the broker acknowledges, which gives the rate the whole pipeline
+// (producer, broker, trigger, function, sharing the machine) sustains, and
+// then open-loop at half that rate, each record stamped with its due time,
+// for the latency from produce to invocation; last a gateway drains a
+// large backlog into a slow function while its resident memory is sampled. Gateways report through their admin
 // /metrics, which the suite reads.
 //
 // Package bench registers one builtin function, "latency" (LatencyHandler):

@@ -37,7 +37,8 @@ const (
 	// Scenario names; --only kafka selects them all.
 	kafkaCeilingName    = "kafka ceiling: bare franz-go consumer"
 	kafkaNoopName       = "kafka → noop (raw, 8 partitions)"
-	kafkaLatencyName    = "kafka → latency function at half the trigger's rate, produce to invocation"
+	kafkaSustainedName  = "kafka pipeline sustained: producer → broker → trigger → latency function"
+	kafkaLatencyName    = "kafka → latency function at half the sustained rate, produce to invocation"
 	kafkaBacklogNameFmt = "kafka backlog: %s records, slow function, gateway RSS"
 )
 
@@ -82,7 +83,7 @@ triggers:
 func runKafkaScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) error {
 	backlogName := fmt.Sprintf(kafkaBacklogNameFmt, count(cfg.KafkaBacklog))
 	wantCeil := cfg.wants(kafkaCeilingName) || cfg.wants(kafkaNoopName)
-	wantLat := cfg.wants(kafkaLatencyName)
+	wantLat := cfg.wants(kafkaLatencyName) || cfg.wants(kafkaSustainedName)
 	wantBacklog := cfg.wants(backlogName)
 	if !wantCeil && !wantLat && !wantBacklog {
 		return nil
@@ -100,8 +101,8 @@ func runKafkaScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 	fmt.Fprintf(cfg.Out, "Kafka: the embedded broker (kfake) of a `sluice serve` of its own on %s, %d partitions, %d-byte random values\n\n",
 		addr, kafkaPartitions, kafkaRecordSize)
 
-	// The latency run goes at half the rate the trigger reached, so it
-	// needs the throughput run.
+	// The sustained run is sized by the rate the trigger reached, so the
+	// latency scenario needs the throughput run.
 	var rate float64
 	if wantCeil || wantLat {
 		if rate, err = kafkaThroughputScenarios(ctx, cfg, res, brokers, wantCeil); err != nil {
@@ -109,7 +110,7 @@ func runKafkaScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult) 
 		}
 	}
 	if wantLat {
-		if err := kafkaLatencyScenario(ctx, cfg, res, brokers, rate/2); err != nil {
+		if err := kafkaLatencyScenario(ctx, cfg, res, brokers, rate); err != nil {
 			return err
 		}
 	}
@@ -171,7 +172,7 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 		"kgo consumer group with default fetch sizes, doing nothing with the records; timed from its first fetched records to the last",
 		fmt.Sprintf("CPU per record: %dns", bareCPU.Nanoseconds()),
 	}}
-	noop := &Scenario{Name: kafkaNoopName, Ceiling: ceil.Name, Target: "≥ 0.60× ceiling",
+	noop := &Scenario{Name: kafkaNoopName, Ceiling: ceil.Name, Target: "≥ 0.80× ceiling",
 		Result: &Result{
 			Name: kafkaNoopName, Target: kafkaThroughput + "@" + brokers[0], Duration: run.elapsed(),
 			Mode:     fmt.Sprintf("%d records of %d bytes, backlog", n, kafkaRecordSize),
@@ -179,7 +180,7 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 		},
 	}
 	noop.Ratio = rate / best.Throughput
-	met := noop.Ratio >= 0.60 && failed == 0 && commitErr == nil
+	met := noop.Ratio >= 0.80 && failed == 0 && commitErr == nil
 	noop.Met = &met
 	noop.Notes = append(noop.Notes,
 		fmt.Sprintf("`sluice serve`, format raw, ordering partition, function defaults; timed between the first and the last reading of its admin /metrics (every %s) taken while records were being invoked", scrapeEvery),
@@ -202,13 +203,24 @@ func kafkaThroughputScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteR
 // trigger adds when the machine is not busy producing and brokering too.
 const kafkaReferenceRate = 50_000
 
-// kafkaLatencyScenario produces open-loop (each record stamped with its due
-// time) to a gateway whose trigger invokes the latency function, at
-// kafkaReferenceRate and then at rate, and reads the produce-to-invocation
-// latency of each run from that function's histogram.
-func kafkaLatencyScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult, brokers []string, rate float64) error {
-	if rate < 1 {
-		return errors.New("kafka latency: no trigger rate to run at half of")
+// kafkaSustainedFor is about how long the sustained run produces for, at
+// the trigger's backlog rate (the producer is slower, so it runs longer).
+const kafkaSustainedFor = 2 * time.Second
+
+// kafkaLatencyScenario measures the latency from produce to invocation
+// through a gateway whose trigger invokes the latency function. First it
+// finds the rate the whole pipeline sustains on this machine: records
+// produced as fast as the broker acknowledges them (closed loop), timed
+// from the first produce to the last invocation, with the producer, the
+// broker and the gateway all running at once. The trigger alone drains a
+// backlog faster (triggerRate) than a producer can fill the topic beside
+// it, so half the trigger's rate is not a rate the pipeline can run at.
+// Then it produces open-loop (each record stamped with its due time) at
+// kafkaReferenceRate and at half the sustained rate, and reads each run's
+// latency from the latency function's histogram.
+func kafkaLatencyScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResult, brokers []string, triggerRate float64) error {
+	if triggerRate < 1 {
+		return errors.New("kafka latency: no trigger rate to size the sustained run by")
 	}
 	group := "bench-latency"
 	gw, err := startGateway(ctx, cfg, fmt.Sprintf(kafkaGatewayYAML, brokers[0], LatencyFunction, "", kafkaLatencyTopic, group))
@@ -226,38 +238,61 @@ func kafkaLatencyScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResul
 	hist := ageMetric("fn")
 	var produced int64
 	var snap metricSet
-	// run produces for d at r records a second and returns the latency
-	// histogram of its records, once all were invoked.
-	run := func(name string, r float64, d time.Duration) (*Result, []bucket, metricSet, error) {
+	// run produces n records at r records a second (0: as fast as
+	// acknowledged) and returns the latency histogram of its records once
+	// all were invoked, and when the last of them was seen invoked.
+	run := func(name string, r float64, n int64) (*Result, []bucket, metricSet, time.Time, error) {
 		out, err := RunKafka(ctx, KafkaConfig{
-			Brokers: brokers, Topic: kafkaLatencyTopic, Records: int64(r * d.Seconds()), Size: kafkaRecordSize,
+			Brokers: brokers, Topic: kafkaLatencyTopic, Records: n, Size: kafkaRecordSize,
 			Rate: int(r), DueTimestamps: true, Name: name, Progress: cfg.Progress,
 			Opts: []kgo.Opt{kgo.RecordPartitioner(kgo.RoundRobinPartitioner())},
 		})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, time.Time{}, err
 		}
 		produced += out.OK
 		before := snap
+		var seen time.Time
 		if err := waitMetrics(ctx, admin, time.Minute, func(m metricSet) bool {
-			snap = m
+			snap, seen = m, time.Now()
 			return int64(m[suffixed(hist, "_count")]) >= produced
 		}); err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: the records were not all invoked: %w", name, err)
+			return nil, nil, nil, time.Time{}, fmt.Errorf("%s: the records were not all invoked: %w", name, err)
 		}
-		return out, diffBuckets(snap.buckets(hist), before.buckets(hist)), before, nil
+		return out, diffBuckets(snap.buckets(hist), before.buckets(hist)), before, seen, nil
 	}
-	if _, _, _, err := run("warm-up", kafkaReferenceRate, cfg.Warmup); err != nil {
+	if _, _, _, _, err := run("warm-up", kafkaReferenceRate, int64(kafkaReferenceRate*cfg.Warmup.Seconds())); err != nil {
 		return err
 	}
+
+	// The sustained rate of the whole pipeline.
+	n := max(int64(triggerRate*kafkaSustainedFor.Seconds()), 10_000)
+	start := time.Now()
+	out, _, _, last, err := run(kafkaSustainedName, 0, n)
+	if err != nil {
+		return err
+	}
+	sustained := float64(out.OK) / last.Sub(start).Seconds()
+	res.Scenarios = append(res.Scenarios, &Scenario{Name: kafkaSustainedName,
+		Result: &Result{
+			Name: kafkaSustainedName, Target: kafkaLatencyTopic + "@" + brokers[0], Duration: last.Sub(start),
+			Mode:     fmt.Sprintf("%d records of %d bytes, produced as fast as acknowledged", n, kafkaRecordSize),
+			Requests: out.Requests, OK: out.OK, Errors: out.Errors, Throughput: sustained,
+		},
+		Notes: []string{
+			fmt.Sprintf("records over the time from the first produce to the scrape (every 50ms) that saw the last one invoked; the producer alone was acknowledged at %.0f/s, the trigger alone drained the backlog at %.0f/s", out.Throughput, triggerRate),
+			"producer, broker and gateway share the machine: this is the rate the pipeline sustains here, and the latency scenario runs at half of it",
+		},
+	})
+
 	for _, r := range []struct {
 		name string
 		rate float64
 	}{
 		{fmt.Sprintf("kafka → latency function at %s/s, produce to invocation (reference)", count(kafkaReferenceRate)), kafkaReferenceRate},
-		{kafkaLatencyName, rate},
+		{kafkaLatencyName, sustained / 2},
 	} {
-		out, h, before, err := run(r.name, r.rate, cfg.Duration)
+		out, h, before, _, err := run(r.name, r.rate, int64(r.rate*cfg.Duration.Seconds()))
 		if err != nil {
 			return err
 		}
@@ -280,14 +315,17 @@ func kafkaLatencyScenario(ctx context.Context, cfg *SuiteConfig, res *SuiteResul
 			fmt.Sprintf("%d records produced, %d invocations observed; the producer (lingering 5ms) saw p99 %.2fms to the broker's acknowledgement; gateway peak RSS %.1f MiB",
 				out.OK, total, out.Latency.P99, float64(peak)/(1<<20)),
 		}}
-		if out.Throughput < 0.95*r.rate || out.Latency.P99 > 50 {
+		kept := out.Throughput >= 0.95*r.rate
+		if !kept {
 			s.Notes = append(s.Notes, fmt.Sprintf("the producer sent %.0f/s of the %.0f/s asked and waited up to %.0fms for the broker: producer, broker and gateway share the machine, and what this latency measures is mostly their queue, not the trigger",
 				out.Throughput, r.rate, out.Latency.Max))
 		}
 		if r.name == kafkaLatencyName {
-			met := lat.Latency.P99 < 50 && out.ErrorCount() == 0 && total == out.OK
+			met := lat.Latency.P99 < 50 && out.ErrorCount() == 0 && total == out.OK && kept
 			s.Target, s.Met = "p99 < 50ms", &met
-			s.Notes = append(s.Notes, "latency: from each record's due time (its timestamp, to the millisecond) to its invocation, observed by the builtin `latency` function in sluice_event_age_seconds; quantiles are the upper bounds of its histogram buckets (within 12%)")
+			s.Notes = append(s.Notes,
+				fmt.Sprintf("rate: half the %.0f/s the whole pipeline sustained in this run (%q)", sustained, kafkaSustainedName),
+				"latency: from each record's due time (its timestamp, to the millisecond) to its invocation, observed by the builtin `latency` function in sluice_event_age_seconds; quantiles are the upper bounds of its histogram buckets (within 12%)")
 		}
 		res.Scenarios = append(res.Scenarios, s)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -172,8 +173,9 @@ func TestKafkaScenarios(t *testing.T) {
 		got[s.Name] = s
 	}
 	ceil, noop, lat := got[kafkaCeilingName], got[kafkaNoopName], got[kafkaLatencyName]
+	sustained := got[kafkaSustainedName]
 	backlog := got["kafka backlog: 50k records, slow function, gateway RSS"]
-	if ceil == nil || noop == nil || lat == nil || backlog == nil || len(res.Scenarios) != 5 {
+	if ceil == nil || noop == nil || lat == nil || sustained == nil || backlog == nil || len(res.Scenarios) != 6 {
 		t.Fatalf("scenarios: %v", res.Scenarios)
 	}
 	if ceil.Result.Throughput <= 0 || noop.Result.Throughput <= 0 || noop.Ratio <= 0 || noop.Met == nil {
@@ -184,6 +186,12 @@ func TestKafkaScenarios(t *testing.T) {
 	}
 	if r := lat.Result; r.OK != r.Requests || r.OK == 0 || r.Latency.P99 <= 0 || r.Latency.P50 > r.Latency.P99 {
 		t.Errorf("latency run: %d of %d observed, %+v", r.OK, r.Requests, r.Latency)
+	}
+	if r := sustained.Result; r.Throughput <= 0 || r.OK != r.Requests {
+		t.Errorf("sustained run: %+v", r)
+	}
+	if want := fmt.Sprintf("open-loop %.0f/s", sustained.Result.Throughput/2); !strings.HasPrefix(lat.Result.Mode, want) {
+		t.Errorf("latency run: mode %q, want it at half the sustained rate (%s)", lat.Result.Mode, want)
 	}
 	if backlog.Result.OK <= 0 || backlog.Met == nil || !strings.Contains(strings.Join(backlog.Notes, " "), "peak RSS") {
 		t.Errorf("backlog: %+v %v", backlog.Result, backlog.Notes)
