@@ -599,16 +599,19 @@ func (t *Trigger) release(r *rec) {
 
 // advance moves the partition's watermark over its done records.
 func (t *Trigger) advance(p *partition) {
-	moved := false
+	passed := 0
 	for p.head < len(p.log) && p.log[p.head].done {
 		r := p.log[p.head]
 		p.log[p.head] = nil
 		p.head++
 		p.next, p.epoch = r.offset+1, r.epoch
 		t.release(r)
-		t.bufRecs--
-		t.stats.passed.Add(1)
-		moved = true
+		passed++
+	}
+	t.bufRecs -= passed
+	moved := passed > 0
+	if moved {
+		t.stats.passed.Add(int64(passed))
 	}
 	if p.head == len(p.log) {
 		p.log, p.head = p.log[:0], 0

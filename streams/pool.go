@@ -85,14 +85,14 @@ type slabPool struct {
 	gets, puts atomic.Int64 // for tests
 }
 
-// get returns a slab of n zeroed records.
+// get returns a slab of n records, which the caller zeroes (decodeAll
+// does, one at a time as it decodes them).
 func (sp *slabPool) get(n int) *slab {
 	sp.gets.Add(1)
 	c := bits.Len(uint(max(n, 1) - 1))
 	if c < len(sp.classes) {
 		if s, ok := sp.classes[c].Get().(*slab); ok {
 			s.recs = s.recs[:n]
-			clear(s.recs)
 			s.left = n
 			return s
 		}

@@ -437,7 +437,10 @@ func (t *Trigger) poll(ctx context.Context) {
 // together, a few allocations per fetch rather than three per record, and
 // the records and events are recycled (see slab): at a million records a
 // second the allocations, and the collections they cause, were most of a
-// trigger's cost.
+// trigger's cost. It makes one pass over the records: each record is
+// zeroed, given its id and decoded in turn, while its memory is in the
+// cache, as a slab of a few thousand records is larger than the cache and
+// a pass to zero it first, then one to decode, read it from memory twice.
 func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time) []rec {
 	sl := t.slabs.get(len(krs))
 	recs := sl.recs
@@ -445,28 +448,21 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 	into, _ := t.cfg.Decoder.(formats.IntoDecoder)
 	first := krs[0] // the records of one partition's fetch share topic and partition
 	// The ids of the records, "<topic>-<partition>-<offset>", in one
-	// string: sized exactly first, so that the bytes are never moved and
-	// the string can be the buffer itself.
-	var ids, prefix string
+	// buffer that is only ever appended to, so that an id can be a string
+	// of its bytes. Offsets rise within a partition's fetch, so none has
+	// more digits than the last and the buffer is sized once; were it
+	// grown, the ids already made would keep the old one, never written
+	// again.
+	var ids []byte
+	var prefix string
 	if into != nil {
 		prefix = formats.RecordIDPrefix(first.Topic, first.Partition)
-		size := 0
-		for _, kr := range krs {
-			size += len(prefix) + digits(kr.Offset)
-		}
-		buf := make([]byte, 0, size)
-		for _, kr := range krs {
-			buf = append(buf, prefix...)
-			buf = strconv.AppendInt(buf, kr.Offset, 10)
-		}
-		ids = unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not written again
+		ids = make([]byte, 0, len(krs)*(len(prefix)+digits(max(krs[len(krs)-1].Offset, 0))))
 	}
 	*fr = formats.Record{Topic: first.Topic, Partition: first.Partition}
-	start := 0
 	for i, kr := range krs {
 		r := &recs[i]
-		r.slab, r.kr, r.offset, r.epoch, r.fetched = sl, kr, kr.Offset, kr.LeaderEpoch, fetched
-		r.size = int32(len(kr.Key) + len(kr.Value))
+		*r = rec{slab: sl, kr: kr, offset: kr.Offset, epoch: kr.LeaderEpoch, fetched: fetched, size: int32(len(kr.Key) + len(kr.Value))}
 		fr.Offset, fr.Key, fr.Value, fr.Timestamp, fr.Headers = kr.Offset, kr.Key, kr.Value, kr.Timestamp, nil
 		if len(kr.Headers) > 0 {
 			fr.Headers = make([]plugins.KafkaHeader, len(kr.Headers))
@@ -475,14 +471,15 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 				r.size += int32(len(h.Key) + len(h.Value))
 			}
 		}
-		if into != nil {
-			end := start + len(prefix) + digits(kr.Offset)
-			fr.ID = ids[start:end]
-			start = end
-			t.decodeInto(r, into, fr)
-		} else {
+		if into == nil {
 			t.decode(r, fr)
+			continue
 		}
+		start := len(ids)
+		ids = append(ids, prefix...)
+		ids = strconv.AppendInt(ids, kr.Offset, 10)
+		fr.ID = unsafe.String(&ids[start], len(ids)-start) // bytes of ids are never written twice
+		t.decodeInto(r, into, fr)
 	}
 	t.m.records.Add(len(krs))
 	return recs
