@@ -460,6 +460,8 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 		ids = make([]byte, 0, len(krs)*(len(prefix)+digits(max(krs[len(krs)-1].Offset, 0))))
 	}
 	*fr = formats.Record{Topic: first.Topic, Partition: first.Partition}
+	var prev int         // where the previous id starts in ids
+	var prevOffset int64 // its offset
 	for i, kr := range krs {
 		r := &recs[i]
 		*r = rec{slab: sl, kr: kr, offset: kr.Offset, epoch: kr.LeaderEpoch, fetched: fetched, size: int32(len(kr.Key) + len(kr.Value))}
@@ -476,13 +478,39 @@ func (t *Trigger) decodeAll(krs []*kgo.Record, fr *formats.Record, now time.Time
 			continue
 		}
 		start := len(ids)
-		ids = append(ids, prefix...)
-		ids = strconv.AppendInt(ids, kr.Offset, 10)
+		ids = appendNextID(ids, prev, prefix, kr.Offset, i > 0 && kr.Offset == prevOffset+1)
 		fr.ID = unsafe.String(&ids[start], len(ids)-start) // bytes of ids are never written twice
+		prev, prevOffset = start, kr.Offset
 		t.decodeInto(r, into, fr)
 	}
 	t.m.records.Add(len(krs))
 	return recs
+}
+
+// appendNextID appends the id of the record at offset to ids, whose
+// previous id starts at prev. When the offset follows the previous one
+// (next), as it does but after compaction or a transaction marker, the
+// previous id is copied and its number incremented in place, which costs a
+// fraction of formatting it.
+func appendNextID(ids []byte, prev int, prefix string, offset int64, next bool) []byte {
+	if !next {
+		ids = append(ids, prefix...)
+		return strconv.AppendInt(ids, offset, 10)
+	}
+	start := len(ids)
+	ids = append(ids, ids[prev:start]...)
+	first := start + len(prefix) // the id's first digit
+	j := len(ids) - 1
+	for ; j >= first && ids[j] == '9'; j-- {
+		ids[j] = '0'
+	}
+	if j >= first {
+		ids[j]++
+		return ids
+	}
+	// 9...9 + 1 = 10...0: one digit more.
+	ids[first] = '1'
+	return append(ids, '0')
 }
 
 // digits returns the number of decimal digits of n >= 0.
