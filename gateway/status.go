@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -41,22 +42,23 @@ var statusHTML string
 // with its runtime, instances busy and idle, rate, error rate, p50/p99 over
 // the last minute and cold starts; each trigger with its Kafka lag; the
 // last invocations and the last errors with their request ids. It holds
-// bounded rings only (statusSamples invocations per function, n recent
-// invocations and n recent errors), so it costs the same however long the
-// process runs. Observe is its invoker hook; its methods are safe for
+// bounded rings only (per function: statusSamples invocations, its n recent
+// invocations and its n recent errors), so it costs the same however long
+// the process runs. Observe is its invoker hook; its methods are safe for
 // concurrent use.
 type Status struct {
 	start time.Time
 	n     int
 
-	mu       sync.RWMutex
-	fns      []*statusFn
-	byName   map[string]*statusFn
-	triggers []StatusTrigger
+	// byName is read on every invocation without a lock: AddFunction
+	// replaces the map, it never changes one that was published.
+	byName atomic.Pointer[map[string]*statusFn]
+	// other keeps the recent invocations of functions not added.
+	other *statusFn
 
-	rmu    sync.Mutex
-	recent ring
-	errs   ring
+	mu       sync.Mutex // serialises AddFunction and AddTrigger
+	fns      []*statusFn
+	triggers []StatusTrigger
 }
 
 // StatusFunction describes a function for the status page.
@@ -77,12 +79,22 @@ type StatusTrigger struct {
 	Group string
 }
 
+// statusFn is one function's share of the page. One lock guards its
+// samples and its recent rings, so an invocation costs one uncontended
+// lock: functions settle apart, and the page merges their rings.
 type statusFn struct {
 	StatusFunction
 	mu      sync.Mutex
 	samples [statusSamples]statusSample
 	next    int
 	filled  bool
+	recent  ring
+	errs    ring
+}
+
+func newStatusFn(f StatusFunction, n int) *statusFn {
+	return &statusFn{StatusFunction: f,
+		recent: ring{items: make([]invoker.Invocation, n)}, errs: ring{items: make([]invoker.Invocation, n)}}
 }
 
 type statusSample struct {
@@ -124,25 +136,27 @@ func NewStatus(n int) *Status {
 	if n <= 0 {
 		n = DefaultStatusRecent
 	}
-	return &Status{
-		start:  time.Now(),
-		n:      n,
-		byName: map[string]*statusFn{},
-		recent: ring{items: make([]invoker.Invocation, n)},
-		errs:   ring{items: make([]invoker.Invocation, n)},
-	}
+	s := &Status{start: time.Now(), n: n, other: newStatusFn(StatusFunction{}, n)}
+	s.byName.Store(&map[string]*statusFn{})
+	return s
 }
 
 // AddFunction adds a function to the page.
 func (s *Status) AddFunction(f StatusFunction) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.byName[f.Name] != nil {
+	old := *s.byName.Load()
+	if old[f.Name] != nil {
 		return
 	}
-	sf := &statusFn{StatusFunction: f}
+	sf := newStatusFn(f, s.n)
 	s.fns = append(s.fns, sf)
-	s.byName[f.Name] = sf
+	m := make(map[string]*statusFn, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[f.Name] = sf
+	s.byName.Store(&m)
 }
 
 // AddTrigger adds a trigger to the page.
@@ -156,25 +170,24 @@ func (s *Status) AddTrigger(t StatusTrigger) {
 // invoker.Deps.OnInvocation. An invocation of a function not added is kept
 // in the recent lists only.
 func (s *Status) Observe(inv invoker.Invocation) {
-	s.mu.RLock()
-	f := s.byName[inv.Function]
-	s.mu.RUnlock()
+	f := (*s.byName.Load())[inv.Function]
 	failed := inv.Outcome != "success"
-	if f != nil {
-		f.mu.Lock()
+	if f == nil {
+		f = s.other
+	}
+	f.mu.Lock()
+	if f != s.other {
 		f.samples[f.next] = statusSample{at: inv.Start.Add(inv.Duration), dur: inv.Duration, err: failed}
 		f.next++
 		if f.next == len(f.samples) {
 			f.next, f.filled = 0, true
 		}
-		f.mu.Unlock()
 	}
-	s.rmu.Lock()
-	s.recent.add(inv)
+	f.recent.add(inv)
 	if failed {
-		s.errs.add(inv)
+		f.errs.add(inv)
 	}
-	s.rmu.Unlock()
+	f.mu.Unlock()
 }
 
 // StatusReport is the document of /status.json.
@@ -235,10 +248,10 @@ func (s *Status) Report() StatusReport {
 	m := scrape()
 	rep := StatusReport{Time: now.UTC(), UptimeS: now.Sub(s.start).Seconds(), WindowS: statusWindow.Seconds(),
 		Functions: []FunctionStatus{}, Triggers: []TriggerStatus{}}
-	s.mu.RLock()
+	s.mu.Lock()
 	fns := slices.Clone(s.fns)
 	trigs := slices.Clone(s.triggers)
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	for _, f := range fns {
 		fs := FunctionStatus{Name: f.Name, Runtime: f.Runtime}
 		fn := map[string]string{"function": f.Name}
@@ -267,13 +280,39 @@ func (s *Status) Report() StatusReport {
 		}
 		rep.Triggers = append(rep.Triggers, ts)
 	}
-	s.rmu.Lock()
-	recent, errs := s.recent.newest(), s.errs.newest()
-	s.rmu.Unlock()
-	rep.Invocations = invocationStatuses(recent)
-	rep.Errors = invocationStatuses(errs)
+	var recent, errs [][]invoker.Invocation
+	for _, f := range append(fns, s.other) {
+		f.mu.Lock()
+		recent, errs = append(recent, f.recent.newest()), append(errs, f.errs.newest())
+		f.mu.Unlock()
+	}
+	rep.Invocations = invocationStatuses(mergeNewest(recent, s.n))
+	rep.Errors = invocationStatuses(mergeNewest(errs, s.n))
 	return rep
 }
+
+// mergeNewest merges lists that are each newest first into at most n
+// invocations, newest first: each list keeps its order, and of the lists'
+// heads the one that ended last comes next.
+func mergeNewest(lists [][]invoker.Invocation, n int) []invoker.Invocation {
+	var out []invoker.Invocation
+	for len(out) < n {
+		best := -1
+		for i, l := range lists {
+			if len(l) > 0 && (best < 0 || ended(l[0]).After(ended(lists[best][0]))) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		out = append(out, lists[best][0])
+		lists[best] = lists[best][1:]
+	}
+	return out
+}
+
+func ended(inv invoker.Invocation) time.Time { return inv.Start.Add(inv.Duration) }
 
 // window fills fs's rate, error rate and percentiles from f's samples in
 // the last statusWindow; the rate is over span, the window or less in the

@@ -78,6 +78,40 @@ func TestStatusReport(t *testing.T) {
 	}
 }
 
+// TestStatusRecentAcrossFunctions checks that the recent lists merge the
+// functions' invocations newest first, unknown functions included.
+func TestStatusRecentAcrossFunctions(t *testing.T) {
+	s := NewStatus(4)
+	s.AddFunction(StatusFunction{Name: "ra", Runtime: "go"})
+	s.AddFunction(StatusFunction{Name: "rb", Runtime: "go"})
+	t0 := time.Now()
+	for i, fn := range []string{"ra", "rb", "unknown", "ra", "rb", "ra"} {
+		outcome := "success"
+		if i%2 == 1 {
+			outcome = "error"
+		}
+		s.Observe(invoker.Invocation{Function: fn, RequestID: fmt.Sprint(fn, i), Outcome: outcome,
+			Start: t0.Add(time.Duration(i) * time.Millisecond), Duration: time.Millisecond})
+	}
+	rep := s.Report()
+	var ids, errs []string
+	for _, r := range rep.Invocations {
+		ids = append(ids, r.RequestID)
+	}
+	for _, r := range rep.Errors {
+		errs = append(errs, r.RequestID)
+	}
+	if want := []string{"ra5", "rb4", "ra3", "unknown2"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("recent %v, want %v", ids, want)
+	}
+	if want := []string{"ra5", "ra3", "rb1"}; !reflect.DeepEqual(errs, want) {
+		t.Errorf("errors %v, want %v", errs, want)
+	}
+	if a := rep.Functions[0]; a.Invocations != 3 || a.ErrorRate != 2.0/3 {
+		t.Errorf("ra: %+v", a)
+	}
+}
+
 func TestParseLabels(t *testing.T) {
 	tests := []struct {
 		in     string
