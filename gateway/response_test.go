@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluicehq/sluice/plugins"
 )
 
 type wantResponse struct {
@@ -207,15 +209,19 @@ func FuzzWriteOutput(f *testing.F) {
 }
 
 // TestWriteOutputAllocs holds the mapping of a shaped response (headers,
-// a cookie, a plain string body) and of a passed-through object to zero
-// allocations: the output is read once and nothing of it is copied but
-// into the response.
+// a cookie, a plain or an escaped string body) and of a passed-through
+// object to zero allocations: the output is read once and nothing of it is
+// copied but into the response.
 func TestWriteOutputAllocs(t *testing.T) {
 	for name, out := range map[string]string{
-		"response":    `{"statusCode":201,"headers":{"content-type":"text/plain","x-n":7},"cookies":["a=1; Path=/"],"body":"made"}`,
-		"passthrough": `{"errorCode":"E1","items":[1,2,{"k":"v"}]}`,
+		"response":     `{"statusCode":201,"headers":{"content-type":"text/plain","x-n":7},"cookies":["a=1; Path=/"],"body":"made"}`,
+		"passthrough":  `{"errorCode":"E1","items":[1,2,{"k":"v"}]}`,
+		"escaped body": `{"statusCode":200,"headers":{"content-type":"application/json"},"body":"{\"order\":{\"id\":\"A-1\",\"note\":\"caf\u00e9\"}}"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
+			if raceEnabled && name == "escaped body" {
+				t.Skip("the body buffer is pooled, and the race detector drops pool puts")
+			}
 			var resp fasthttp.Response
 			b := []byte(out)
 			if n := testing.AllocsPerRun(1000, func() {
@@ -228,4 +234,28 @@ func TestWriteOutputAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzUnquote checks the JSON string decoder against encoding/json on
+// every valid JSON string.
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"caf\u00e9 \ud83d\ude00"`, `"lone \ud83d x"`,
+		`"\udc00\ud83d"`, `"\ud83d\u0041"`, "\"bad \xff utf8\"", "\"raw surrogate \xed\xa0\x80\"", `""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if len(s) < 2 || s[0] != '"' || plugins.JSONValueEnd(s) != len(s) {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(s, &want); err != nil {
+			t.Fatalf("encoding/json rejects %q: %v", s, err)
+		}
+		if got := appendUnquoted(nil, s); string(got) != want {
+			t.Fatalf("appendUnquoted(%q) = %q, encoding/json %q", s, got, want)
+		}
+		if got := unquote(s); string(got) != want {
+			t.Fatalf("unquote(%q) = %q, encoding/json %q", s, got, want)
+		}
+	})
 }
