@@ -63,10 +63,7 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 	var f responseFields
 	switch rest[0] {
 	case '{':
-		// The key can only be there if its end is, or an escape that could
-		// spell it. `Code"` rather than the whole key: bytes.Index skips to
-		// candidates by their first byte, and a quote is everywhere in JSON.
-		if rest[len(rest)-1] != '}' || !bytes.Contains(rest, strCodeQuote) && !bytes.Contains(rest, strUnicodeEscape) {
+		if rest[len(rest)-1] != '}' || !mayHoldStatusCode(rest) {
 			setJSONBody(resp, out)
 			return nil
 		}
@@ -88,6 +85,24 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 		return nil
 	}
 	return writeResponse(resp, &f)
+}
+
+// mayHoldStatusCode reports whether obj has the text of a "statusCode"
+// key, or an escape that could spell it: only then can it be a response.
+// It looks for `Code"` and then at what precedes it, rather than for the
+// whole key: bytes.Index skips to candidates by their first byte, which
+// is rare as a capital and everywhere as a quote or an 's'.
+func mayHoldStatusCode(obj []byte) bool {
+	for rest := obj; ; {
+		i := bytes.Index(rest, strCodeQuote)
+		if i < 0 {
+			return bytes.Contains(obj, strUnicodeEscape)
+		}
+		if i >= len(`"status`) && string(rest[i-len(`"status`):i]) == `"status` {
+			return true
+		}
+		rest = rest[i+len(strCodeQuote):]
+	}
 }
 
 // writeResponse writes the response of a valid object with a statusCode,
