@@ -202,6 +202,16 @@ func FuzzWriteOutput(f *testing.F) {
 		if got != (isObject && hasStatus) {
 			t.Fatalf("scanResponse(%q) statusCode = %v, want %v", out, got, isObject && hasStatus)
 		}
+		if isObject && hasStatus && err == nil {
+			// A response: its status is the statusCode's (null is 200).
+			want := 200
+			if raw := m["statusCode"]; string(raw) != "null" && json.Unmarshal(raw, &want) != nil {
+				t.Fatalf("writeOutput(%q) took statusCode %s", out, raw)
+			}
+			if resp.StatusCode() != want {
+				t.Fatalf("writeOutput(%q): status %d, want the statusCode's %d", out, resp.StatusCode(), want)
+			}
+		}
 		if isObject && !hasStatus && (err != nil || !bytes.Equal(resp.Body(), out)) {
 			t.Fatalf("writeOutput(%q) = %v, body %q, for an object without statusCode", out, err, resp.Body())
 		}
