@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -188,6 +189,10 @@ func BenchmarkWriteOutput(b *testing.B) {
 	for _, c := range []struct{ name, out string }{
 		{"passthrough", `{"specversion":"1.0","id":"dab7f2ce-b511-440d-af76-ffed3624312e","data":{"body":"{\"order\":{\"id\":\"A-1001\",\"items\":[{\"sku\":\"X\",\"qty\":2}],\"total\":42.5},\"customer\":\"c-17\"}","isBase64Encoded":false}}`},
 		{"response", `{"statusCode":200,"headers":{"content-type":"application/json"},"body":"{\"order\":{\"id\":\"A-1001\",\"items\":[{\"sku\":\"X\",\"qty\":2}],\"total\":42.5},\"customer\":\"c-17\"}","isBase64Encoded":false}`},
+		{"response-plain-body", `{"statusCode":201,"headers":{"content-type":"text/plain","x-request-count":7},"cookies":["a=1; Path=/"],"body":"` + strings.Repeat("created ", 64) + `"}`},
+		{"response-base64", `{"statusCode":200,"headers":{"content-type":"image/png"},"body":"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==","isBase64Encoded":true}`},
+		{"object-with-nested-statusCode", `{"data":{"statusCode":404,"message":"` + strings.Repeat("x", 200) + `"},"items":[1,2,3,{"k":"v"}]}`},
+		{"object-with-errorCode", `{"errorCode":"E42","message":"` + strings.Repeat("x", 200) + `","items":[1,2,3,{"k":"v"}]}`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var resp fasthttp.Response

@@ -113,7 +113,12 @@ func TestGrafanaDashboard(t *testing.T) {
 		}
 		for _, tg := range p.Targets {
 			for _, name := range re.FindAllString(tg.Expr, -1) {
-				base := strings.TrimSuffix(name, "_bucket")
+				base := name
+				for _, suf := range []string{"_bucket", "_count", "_sum"} {
+					if b, ok := strings.CutSuffix(name, suf); ok && familyHelp[b] != "" {
+						base = b
+					}
+				}
 				if familyHelp[base] == "" {
 					t.Errorf("panel %q queries %s, which Sluice does not write", p.Title, name)
 				}

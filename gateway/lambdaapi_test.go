@@ -859,8 +859,6 @@ func TestAppendFunctionError(t *testing.T) {
 		{"no type", &plugins.FunctionError{Message: "m"}, `{"errorMessage":"m"}`},
 		{"timeout", &invoker.TimeoutError{After: 1500 * time.Millisecond},
 			`{"errorMessage":"RequestId: ID Error: Task timed out after 1.50 seconds","errorType":"Sandbox.Timedout"}`},
-		{"timeout in the queue", &invoker.TimeoutError{After: time.Second, Queued: true},
-			`{"errorMessage":"RequestId: ID Error: Task timed out after 1.00 seconds waiting in the queue","errorType":"Sandbox.Timedout"}`},
 		{"worker", &invoker.WorkerError{Err: errors.New("process exited: exit status 3")},
 			`{"errorMessage":"RequestId: ID Error: process exited: exit status 3","errorType":"Runtime.ExitError"}`},
 		{"worker with a function error", &invoker.WorkerError{Err: &plugins.FunctionError{Type: "Runtime.ExitError", Message: "RequestId: ID Error: Runtime exited"}},

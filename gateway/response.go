@@ -3,12 +3,15 @@ package gateway
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluicehq/sluice/plugins"
 )
 
 // ErrBadOutput is wrapped by the error of a function output that cannot be
@@ -19,16 +22,12 @@ import (
 // 200 body, as API Gateway answers it.
 var ErrBadOutput = errors.New("gateway: function output is not a valid HTTP response")
 
-// functionResponse is the API Gateway payload format 2.0 response. Fields
-// are raw where API Gateway is lenient and so are we. Format 2.0 has no
-// multiValueHeaders (several values of a header are one comma-separated
-// string): API Gateway ignores the field, and so do we.
-type functionResponse struct {
-	StatusCode      *int                       `json:"statusCode"`
-	Headers         map[string]json.RawMessage `json:"headers"`
-	Cookies         []string                   `json:"cookies"`
-	Body            json.RawMessage            `json:"body"`
-	IsBase64Encoded bool                       `json:"isBase64Encoded"`
+// responseFields are the raw values of a payload format 2.0 response's
+// members, nil where absent. Format 2.0 has no multiValueHeaders (several
+// values of a header are one comma-separated string): API Gateway ignores
+// the field, and so do we, with every other unknown member.
+type responseFields struct {
+	statusCode, headers, cookies, body, isBase64Encoded []byte
 }
 
 // writeOutput turns a function's output into the response, following API
@@ -38,8 +37,9 @@ type functionResponse struct {
 //     headers (string, number or boolean values), cookies (one Set-Cookie
 //     each), body (a string, base64 when isBase64Encoded; any other JSON
 //     value is sent as its JSON text) and isBase64Encoded; other fields,
-//     multiValueHeaders included, are ignored. Content-Type defaults to
-//     application/json;
+//     multiValueHeaders included, are ignored. Member names match exactly
+//     (escapes decoded), and of a member given twice the last counts.
+//     Content-Type defaults to application/json;
 //   - a JSON string is a 200 whose body is the string's text, Content-Type
 //     application/json, as API Gateway does;
 //   - anything else — other JSON, null, or output that is not JSON at all
@@ -48,9 +48,9 @@ type functionResponse struct {
 //     Gateway assumes of an output without a statusCode. An empty output is
 //     the function's null.
 //
-// No output but a response object needs validating, so none is: an
-// object's structure is scanned only when it may hold the statusCode key,
-// and a malformed one is a plain body like any other non-JSON text.
+// An object is read once: scanResponse validates it and keeps the raw
+// values of the members above as it goes, and only those are decoded. An
+// object that cannot hold the statusCode key is not read at all.
 //
 // On error it leaves resp untouched and returns an error wrapping
 // ErrBadOutput.
@@ -60,78 +60,133 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 		setJSONBody(resp, strNull)
 		return nil
 	}
+	var f responseFields
 	switch rest[0] {
 	case '{':
-		// The key can only be there if its end is, or an escape that could
-		// spell it. `Code"` rather than the whole key: bytes.Index skips to
-		// candidates by their first byte, and a quote is everywhere in JSON.
-		if rest[len(rest)-1] != '}' || !bytes.Contains(rest, strCodeQuote) && !bytes.Contains(rest, strUnicodeEscape) {
+		if rest[len(rest)-1] != '}' || !mayHoldStatusCode(rest) {
 			setJSONBody(resp, out)
 			return nil
 		}
-		if hasStatus, err := scanOutput(rest); err != nil || !hasStatus {
+		var isResponse bool
+		if f, isResponse = scanResponse(rest); !isResponse {
 			// Not JSON, or an object without a statusCode: the body.
 			setJSONBody(resp, out)
 			return nil
 		}
 	case '"':
-		var s string
-		if json.Unmarshal(rest, &s) != nil {
+		if plugins.JSONValueEnd(rest) != len(rest) {
 			setJSONBody(resp, out) // not a JSON string: text that starts with a quote
 			return nil
 		}
-		setJSONBody(resp, []byte(s))
+		setJSONBody(resp, unquote(rest))
 		return nil
 	default:
 		setJSONBody(resp, out)
 		return nil
 	}
+	return writeResponse(resp, &f)
+}
 
-	var r functionResponse
-	if err := json.Unmarshal(out, &r); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) {
-			// The scan is lenient about tokens; what is not JSON is a body.
-			setJSONBody(resp, out)
-			return nil
+// mayHoldStatusCode reports whether obj has the text of a "statusCode"
+// key, or an escape that could spell it: only then can it be a response.
+// It looks for `Code"` and then at what precedes it, rather than for the
+// whole key: bytes.Index skips to candidates by their first byte, which
+// is rare as a capital and everywhere as a quote or an 's'.
+func mayHoldStatusCode(obj []byte) bool {
+	for rest := obj; ; {
+		i := bytes.Index(rest, strCodeQuote)
+		if i < 0 {
+			return bytes.Contains(obj, strUnicodeEscape)
 		}
-		return fmt.Errorf("%w: %v", ErrBadOutput, err)
+		if i >= len(`"status`) && string(rest[i-len(`"status`):i]) == `"status` {
+			return true
+		}
+		rest = rest[i+len(strCodeQuote):]
 	}
+}
+
+// writeResponse writes the response of a valid object with a statusCode,
+// checking every field before it touches resp.
+func writeResponse(resp *fasthttp.Response, f *responseFields) error {
 	code := 200
-	if r.StatusCode != nil {
-		code = *r.StatusCode
+	if !isNull(f.statusCode) {
+		n, err := strconv.Atoi(string(f.statusCode))
+		if err != nil {
+			return fmt.Errorf("%w: statusCode %s is not an integer", ErrBadOutput, f.statusCode)
+		}
+		code = n
 	}
 	if code < 200 || code > 599 {
 		return fmt.Errorf("%w: statusCode %d is not a final HTTP status", ErrBadOutput, code)
 	}
-	type header struct{ k, v string }
-	headers := make([]header, 0, len(r.Headers))
-	for k, raw := range r.Headers {
-		v, ok, err := headerValue(raw)
-		if err != nil {
-			return fmt.Errorf("%w: header %q: %v", ErrBadOutput, k, err)
+	// Headers are decoded into a buffer first, so that a bad one leaves
+	// resp untouched; a response seldom sets more than this many.
+	var buf [16]header
+	headers := buf[:0]
+	if !isNull(f.headers) {
+		if f.headers[0] != '{' {
+			return fmt.Errorf("%w: headers must be an object", ErrBadOutput)
 		}
-		if ok {
-			headers = append(headers, header{k, v})
+		err := eachMember(f.headers, func(k, v []byte) error {
+			if isNull(v) {
+				return nil
+			}
+			switch v[0] {
+			case '{', '[':
+				return fmt.Errorf("%w: header %q: must be a string", ErrBadOutput, unquote(k))
+			case '"':
+				v = unquote(v)
+			}
+			// A number or a boolean is its JSON text, as API Gateway accepts.
+			headers = append(headers, header{unquote(k), v})
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
-	var body []byte
-	if len(r.Body) > 0 && string(r.Body) != "null" {
-		if r.Body[0] == '"' {
-			var s string
-			if err := json.Unmarshal(r.Body, &s); err != nil {
-				return fmt.Errorf("%w: body: %v", ErrBadOutput, err)
-			}
-			body = []byte(s)
-		} else {
-			body = r.Body
+	if !isNull(f.cookies) {
+		if f.cookies[0] != '[' {
+			return fmt.Errorf("%w: cookies must be an array of strings", ErrBadOutput)
 		}
-		if r.IsBase64Encoded {
-			b, err := base64.StdEncoding.DecodeString(string(body))
+		if err := eachElement(f.cookies, func(v []byte) error {
+			if v[0] != '"' && !isNull(v) {
+				return fmt.Errorf("%w: cookies must be an array of strings", ErrBadOutput)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	isBase64 := false
+	switch string(f.isBase64Encoded) {
+	case "", "null", "false":
+	case "true":
+		isBase64 = true
+	default:
+		return fmt.Errorf("%w: isBase64Encoded %s is not a boolean", ErrBadOutput, f.isBase64Encoded)
+	}
+	// A string body is sent as its text. One with escapes (what most JSON
+	// encoders make of a JSON body) is decoded at the end, straight into
+	// the response's buffer.
+	var body []byte
+	escaped := false
+	if !isNull(f.body) {
+		body = f.body
+		if body[0] == '"' {
+			body = body[1 : len(body)-1]
+			escaped = needsUnquote(body)
+		}
+		if isBase64 {
+			if escaped {
+				body, escaped = appendUnquoted(nil, f.body), false
+			}
+			b := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
+			n, err := base64.StdEncoding.Decode(b, body)
 			if err != nil {
 				return fmt.Errorf("%w: body is not base64: %v", ErrBadOutput, err)
 			}
-			body = b
+			body = b[:n]
 		}
 	}
 
@@ -141,23 +196,252 @@ func writeOutput(resp *fasthttp.Response, out []byte) error {
 		if skipResponseHeader(h.k) {
 			continue
 		}
-		ctype = ctype || strings.EqualFold(h.k, fasthttp.HeaderContentType)
-		resp.Header.Set(h.k, h.v)
+		ctype = ctype || bytes.EqualFold(h.k, strContentType)
+		resp.Header.SetBytesKV(h.k, h.v)
 	}
-	for _, c := range r.Cookies {
-		resp.Header.Add(fasthttp.HeaderSetCookie, c)
+	if !isNull(f.cookies) {
+		_ = eachElement(f.cookies, func(v []byte) error {
+			if !isNull(v) {
+				resp.Header.AddBytesKV(strSetCookie, unquote(v))
+			}
+			return nil
+		})
 	}
 	if !ctype {
 		resp.Header.SetContentTypeBytes(strApplicationJSON)
 	}
-	resp.SetBody(body)
+	if escaped {
+		b := resp.SwapBody(nil)
+		resp.SwapBody(appendUnquoted(b[:0], f.body))
+	} else {
+		resp.SetBody(body)
+	}
 	return nil
+}
+
+type header struct{ k, v []byte }
+
+// scanResponse reports whether out (without space around it) is a valid
+// JSON object with a top-level "statusCode" member, and returns the raw
+// values of the members a response has. It walks the object's members and
+// validates each value with plugins.JSONValueEnd, once.
+func scanResponse(out []byte) (f responseFields, isResponse bool) {
+	hasStatus := false
+	err := eachMember(out, func(k, v []byte) error {
+		switch string(unquote(k)) {
+		case "statusCode":
+			f.statusCode, hasStatus = v, true
+		case "headers":
+			f.headers = v
+		case "cookies":
+			f.cookies = v
+		case "body":
+			f.body = v
+		case "isBase64Encoded":
+			f.isBase64Encoded = v
+		}
+		return nil
+	})
+	return f, err == nil && hasStatus
+}
+
+// eachMember calls fn with the raw key (quotes included) and raw value of
+// each member of the JSON object obj, which must be all of obj, and
+// validates it as it goes: it returns errNotJSON for what is not one valid
+// object, or fn's error.
+func eachMember(obj []byte, fn func(k, v []byte) error) error {
+	if len(obj) == 0 || obj[0] != '{' {
+		return errNotJSON
+	}
+	rest := skipWS(obj, 1)
+	if len(rest) > 0 && rest[0] == '}' {
+		return trailing(rest[1:])
+	}
+	for {
+		if len(rest) == 0 || rest[0] != '"' {
+			return errNotJSON
+		}
+		n := plugins.JSONValueEnd(rest)
+		if n < 0 {
+			return errNotJSON
+		}
+		k := rest[:n]
+		rest = skipWS(rest, n)
+		if len(rest) == 0 || rest[0] != ':' {
+			return errNotJSON
+		}
+		rest = skipWS(rest, 1)
+		if n = plugins.JSONValueEnd(rest); n < 0 {
+			return errNotJSON
+		}
+		if err := fn(k, rest[:n]); err != nil {
+			return err
+		}
+		if rest = skipWS(rest, n); len(rest) == 0 {
+			return errNotJSON
+		}
+		switch rest[0] {
+		case '}':
+			return trailing(rest[1:])
+		case ',':
+			rest = skipWS(rest, 1)
+		default:
+			return errNotJSON
+		}
+	}
+}
+
+// eachElement is eachMember for the elements of a JSON array.
+func eachElement(arr []byte, fn func(v []byte) error) error {
+	if len(arr) == 0 || arr[0] != '[' {
+		return errNotJSON
+	}
+	rest := skipWS(arr, 1)
+	if len(rest) > 0 && rest[0] == ']' {
+		return trailing(rest[1:])
+	}
+	for {
+		n := plugins.JSONValueEnd(rest)
+		if n < 0 {
+			return errNotJSON
+		}
+		if err := fn(rest[:n]); err != nil {
+			return err
+		}
+		if rest = skipWS(rest, n); len(rest) == 0 {
+			return errNotJSON
+		}
+		switch rest[0] {
+		case ']':
+			return trailing(rest[1:])
+		case ',':
+			rest = skipWS(rest, 1)
+		default:
+			return errNotJSON
+		}
+	}
+}
+
+func trailing(rest []byte) error {
+	if len(skipWS(rest, 0)) != 0 {
+		return errNotJSON
+	}
+	return nil
+}
+
+var errNotJSON = fmt.Errorf("%w: malformed JSON", ErrBadOutput)
+
+func isNull(raw []byte) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// unquote returns the text of the valid JSON string s, as encoding/json
+// decodes it: without an escape or invalid UTF-8 that is s without its
+// quotes, not copied.
+func unquote(s []byte) []byte {
+	in := s[1 : len(s)-1]
+	if !needsUnquote(in) {
+		return in
+	}
+	return appendUnquoted(nil, s)
+}
+
+// needsUnquote reports whether the inside of a JSON string has an escape
+// or invalid UTF-8, which decoding changes.
+func needsUnquote(in []byte) bool {
+	return bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in)
+}
+
+// appendUnquoted appends the text of the valid JSON string s (quotes
+// included) to dst, exactly as encoding/json decodes it: escapes decoded,
+// a surrogate pair joined, a lone surrogate and invalid UTF-8 replaced by
+// U+FFFD. What is not a valid JSON string is a broken invariant.
+func appendUnquoted(dst, s []byte) []byte {
+	in := s[1 : len(s)-1]
+	for len(in) > 0 {
+		// Runs of plain ASCII are copied whole.
+		i := 0
+		for i < len(in) && in[i] != '\\' && in[i] < utf8.RuneSelf {
+			i++
+		}
+		dst = append(dst, in[:i]...)
+		if in = in[i:]; len(in) == 0 {
+			break
+		}
+		if in[0] != '\\' {
+			r, n := utf8.DecodeRune(in)
+			dst = utf8.AppendRune(dst, r) // RuneError for invalid UTF-8, as encoding/json
+			in = in[n:]
+			continue
+		}
+		if len(in) < 2 {
+			panic("BUG: appendUnquoted of a string that was not validated")
+		}
+		switch c := in[1]; c {
+		case '"', '\\', '/':
+			dst = append(dst, c)
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := hex4(in[2:])
+			in = in[6:]
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(in) >= 6 && in[0] == '\\' && in[1] == 'u' {
+					r2 = hex4(in[2:])
+				}
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					dst = utf8.AppendRune(dst, dec)
+					in = in[6:]
+					continue
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		default:
+			panic("BUG: appendUnquoted of a string that was not validated")
+		}
+		in = in[2:]
+	}
+	return dst
+}
+
+// hex4 decodes the four hex digits at the start of b, which the validator
+// checked.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		panic("BUG: appendUnquoted of a string that was not validated")
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			panic("BUG: appendUnquoted of a string that was not validated")
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 var (
 	strApplicationJSON = []byte("application/json")
 	strNull            = []byte("null")
 	strCodeQuote       = []byte(`Code"`)
+	strContentType     = []byte(fasthttp.HeaderContentType)
+	strSetCookie       = []byte(fasthttp.HeaderSetCookie)
 	strUnicodeEscape   = []byte(`\u`)
 )
 
@@ -169,104 +453,26 @@ func setJSONBody(resp *fasthttp.Response, body []byte) {
 	resp.SetBodyRaw(body)
 }
 
-func headerValue(raw json.RawMessage) (string, bool, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false, nil
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false, err
-		}
-		return s, true, nil
-	case '{', '[':
-		return "", false, errors.New("must be a string")
-	default: // a number or a boolean, as API Gateway accepts
-		return string(raw), true, nil
-	}
-}
-
 // skipResponseHeader reports headers a function may not set: framing and
 // hop-by-hop headers the server owns, and the request id.
-func skipResponseHeader(k string) bool {
-	switch strings.ToLower(k) {
+func skipResponseHeader(k []byte) bool {
+	var lower [len("x-sluice-request-id")]byte
+	if len(k) > len(lower) {
+		return false
+	}
+	for i, c := range k {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower[:len(k)]) {
 	case "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
 		"trailer", "te", "proxy-connection", "x-sluice-request-id":
 		return true
 	}
 	return false
 }
-
-// scanOutput reports whether out is a JSON object with a top-level
-// "statusCode" key. It checks the structure of objects as it goes (strings,
-// nesting, separators) without the cost of validating every token, which
-// matters on the hot path: the output of a function that does not shape its
-// response is passed through as the body. Anything other than an object is
-// validated in full. An empty out is the function's null. It returns an
-// error wrapping ErrBadOutput for what is not JSON.
-func scanOutput(out []byte) (hasStatus bool, err error) {
-	rest := skipWS(out, 0)
-	if len(rest) == 0 {
-		return false, nil
-	}
-	if rest[0] != '{' {
-		if !json.Valid(out) {
-			return false, fmt.Errorf("%w: not JSON", ErrBadOutput)
-		}
-		return false, nil
-	}
-	rest = skipWS(rest, 1)
-	if len(rest) > 0 && rest[0] == '}' {
-		rest = rest[1:]
-	} else {
-		for {
-			if len(rest) == 0 || rest[0] != '"' {
-				return false, errNotObject
-			}
-			end := stringEnd(rest)
-			if end < 0 {
-				return false, errNotObject
-			}
-			key := rest[:end]
-			if string(key) == `"statusCode"` {
-				hasStatus = true
-			} else if len(key) > 2 && hasBackslash(key) {
-				var k string
-				if json.Unmarshal(key, &k) == nil && k == "statusCode" {
-					hasStatus = true
-				}
-			}
-			rest = skipWS(rest, end)
-			if len(rest) == 0 || rest[0] != ':' {
-				return false, errNotObject
-			}
-			rest = skipWS(rest, 1)
-			n := valueEnd(rest)
-			if n <= 0 {
-				return false, errNotObject
-			}
-			rest = skipWS(rest, n)
-			if len(rest) == 0 {
-				return false, errNotObject
-			}
-			if rest[0] == '}' {
-				rest = rest[1:]
-				break
-			}
-			if rest[0] != ',' {
-				return false, errNotObject
-			}
-			rest = skipWS(rest, 1)
-		}
-	}
-	if len(skipWS(rest, 0)) != 0 {
-		return false, errNotObject
-	}
-	return hasStatus, nil
-}
-
-var errNotObject = fmt.Errorf("%w: malformed JSON object", ErrBadOutput)
 
 func trimWS(b []byte) []byte {
 	b = skipWS(b, 0)
@@ -291,102 +497,4 @@ func skipWS(b []byte, i int) []byte {
 		break
 	}
 	return b[i:]
-}
-
-func hasBackslash(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' {
-			return true
-		}
-	}
-	return false
-}
-
-// stringEnd returns the length of the JSON string at the start of b
-// (quotes included), or -1. It jumps from quote to quote with
-// bytes.IndexByte, which is vectorized: strings are most of a function's
-// output. Control characters inside are not checked.
-func stringEnd(b []byte) int {
-	i := 1
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		i += j
-		n := 0
-		for k := i - 1; k >= 1 && b[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return i + 1
-		}
-		i++
-	}
-}
-
-// valueEnd returns the length of the JSON value at the start of b, or -1.
-// Nested values are checked for balanced brackets and well-formed strings.
-func valueEnd(b []byte) int {
-	if len(b) == 0 {
-		return -1
-	}
-	switch b[0] {
-	case '"':
-		return stringEnd(b)
-	case '{', '[':
-		var stack [64]byte
-		depth := 0
-		for i := 0; i < len(b); i++ {
-			switch c := b[i]; c {
-			case '"':
-				n := stringEnd(b[i:])
-				if n < 0 {
-					return -1
-				}
-				i += n - 1
-			case '{', '[':
-				// Past the stack's depth, brackets are only counted,
-				// not matched: deeper than any response needs.
-				if depth < len(stack) {
-					stack[depth] = c
-				}
-				depth++
-			case '}', ']':
-				if depth == 0 {
-					return -1
-				}
-				depth--
-				if depth < len(stack) {
-					want := byte('{')
-					if c == ']' {
-						want = '['
-					}
-					if stack[depth] != want {
-						return -1
-					}
-				}
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	default:
-		i := 0
-		for i < len(b) {
-			c := b[i]
-			if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-				break
-			}
-			if !(c == '-' || c == '+' || c == '.' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || c == 'E') {
-				return -1
-			}
-			i++
-		}
-		if i == 0 {
-			return -1
-		}
-		return i
-	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/valyala/fasthttp"
+
+	"github.com/sluicehq/sluice/plugins"
 )
 
 type wantResponse struct {
@@ -78,6 +80,16 @@ func TestWriteOutput(t *testing.T) {
 		{"framing headers dropped", `{"statusCode":200,"headers":{"Content-Length":"99","Connection":"close","X-Sluice-Request-Id":"forged"},"body":"ok"}`,
 			wantResponse{200, "application/json", "ok", map[string]string{"Content-Length": "", "Connection": "", HeaderRequestID: ""}, nil}},
 		{"escaped statusCode key", `{"status\u0043ode":202}`, wantResponse{202, "application/json", "", nil, nil}},
+		{"member names match exactly", `{"statusCode":200,"Body":"x","HEADERS":{"X-A":"1"}}`, wantResponse{200, "application/json", "", map[string]string{"X-A": ""}, nil}},
+		{"the last of a member given twice counts", `{"statusCode":500,"body":"a","statusCode":201,"body":"b"}`, wantResponse{201, "application/json", "b", nil, nil}},
+		{"space everywhere", " {\n \"statusCode\" : 200 ,\t\"headers\" : { \"X-A\" : \"1\" } , \"cookies\" : [ \"a=1\" ] , \"body\" : \"ok\" }\n",
+			wantResponse{200, "application/json", "ok", map[string]string{"X-A": "1"}, []string{"a=1"}}},
+		{"escaped header name and value", `{"statusCode":200,"headers":{"X-\u0041":"caf\u00e9"}}`, wantResponse{200, "application/json", "", map[string]string{"X-A": "café"}, nil}},
+		{"null header and cookie skipped", `{"statusCode":200,"headers":{"X-N":null},"cookies":[null,"a=1"]}`, wantResponse{200, "application/json", "", map[string]string{"X-N": ""}, []string{"a=1"}}},
+		{"invalid UTF-8 in the body string", "{\"statusCode\":200,\"body\":\"a\xffb\"}", wantResponse{200, "application/json", "a\ufffdb", nil, nil}},
+		{"not JSON, a bad token in a header", `{"statusCode":200,"headers":{"X":tru}}`, wantResponse{200, "application/json", `{"statusCode":200,"headers":{"X":tru}}`, nil, nil}},
+		{"not JSON, a control character in a string", "{\"statusCode\":200,\"body\":\"a\x01\"}", wantResponse{200, "application/json", "{\"statusCode\":200,\"body\":\"a\x01\"}", nil, nil}},
+		{"not JSON, a trailing comma", `{"statusCode":200,}`, wantResponse{200, "application/json", `{"statusCode":200,}`, nil, nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +142,12 @@ func TestWriteOutputErrors(t *testing.T) {
 		`{"statusCode":200,"cookies":"a=1"}`,
 		`{"statusCode":200,"isBase64Encoded":"yes"}`,
 		`{"statusCode":200,"body":"aGk","isBase64Encoded":true}`,
+		`{"statusCode":true}`,
+		`{"statusCode":2e2}`,
+		`{"statusCode":99999999999999999999}`,
+		`{"statusCode":200,"headers":"X: 1"}`,
+		`{"statusCode":200,"cookies":[1]}`,
+		`{"statusCode":200,"cookies":[["a=1"]]}`,
 	} {
 		t.Run(out, func(t *testing.T) {
 			var resp fasthttp.Response
@@ -145,7 +163,7 @@ func TestWriteOutputErrors(t *testing.T) {
 	}
 }
 
-// FuzzWriteOutput checks the output scanner against encoding/json: for
+// FuzzWriteOutput checks the response decoder against encoding/json: for
 // valid JSON it finds a top-level statusCode exactly when there is one;
 // writeOutput passes objects without one, and anything that is not JSON,
 // through unchanged as a 200 body; only a valid object with a statusCode
@@ -172,20 +190,82 @@ func FuzzWriteOutput(f *testing.F) {
 			t.Fatalf("writeOutput(%q) = %v, not an ErrBadOutput", out, err)
 		}
 		if !json.Valid(out) {
-			if len(trimWS(out)) > 0 && (resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), out)) {
-				t.Fatalf("writeOutput(%q): %d %q, want the output as a 200 body", out, resp.StatusCode(), resp.Body())
+			if len(trimWS(out)) > 0 && (err != nil || resp.StatusCode() != 200 || !bytes.Equal(resp.Body(), out)) {
+				t.Fatalf("writeOutput(%q) = %v: %d %q, want the output as a 200 body", out, err, resp.StatusCode(), resp.Body())
 			}
-			return // the scanner may pass some invalid objects through, by design
+			if _, ok := scanResponse(trimWS(out)); ok {
+				t.Fatalf("scanResponse(%q) takes output that is not JSON for a response", out)
+			}
+			return
 		}
-		got, serr := scanOutput(out)
-		if serr != nil {
-			t.Fatalf("scanOutput(%q) rejects valid JSON: %v", out, serr)
-		}
+		_, got := scanResponse(trimWS(out))
 		if got != (isObject && hasStatus) {
-			t.Fatalf("scanOutput(%q) statusCode = %v, want %v", out, got, isObject && hasStatus)
+			t.Fatalf("scanResponse(%q) statusCode = %v, want %v", out, got, isObject && hasStatus)
+		}
+		if isObject && hasStatus && err == nil {
+			// A response: its status is the statusCode's (null is 200).
+			want := 200
+			if raw := m["statusCode"]; string(raw) != "null" && json.Unmarshal(raw, &want) != nil {
+				t.Fatalf("writeOutput(%q) took statusCode %s", out, raw)
+			}
+			if resp.StatusCode() != want {
+				t.Fatalf("writeOutput(%q): status %d, want the statusCode's %d", out, resp.StatusCode(), want)
+			}
 		}
 		if isObject && !hasStatus && (err != nil || !bytes.Equal(resp.Body(), out)) {
 			t.Fatalf("writeOutput(%q) = %v, body %q, for an object without statusCode", out, err, resp.Body())
+		}
+	})
+}
+
+// TestWriteOutputAllocs holds the mapping of a shaped response (headers,
+// a cookie, a plain or an escaped string body) and of a passed-through
+// object to zero allocations: the output is read once and nothing of it is
+// copied but into the response.
+func TestWriteOutputAllocs(t *testing.T) {
+	for name, out := range map[string]string{
+		"response":     `{"statusCode":201,"headers":{"content-type":"text/plain","x-n":7},"cookies":["a=1; Path=/"],"body":"made"}`,
+		"passthrough":  `{"errorCode":"E1","items":[1,2,{"k":"v"}]}`,
+		"escaped body": `{"statusCode":200,"headers":{"content-type":"application/json"},"body":"{\"order\":{\"id\":\"A-1\",\"note\":\"caf\u00e9\"}}"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if raceEnabled && name == "escaped body" {
+				t.Skip("the body buffer is pooled, and the race detector drops pool puts")
+			}
+			var resp fasthttp.Response
+			b := []byte(out)
+			if n := testing.AllocsPerRun(1000, func() {
+				resp.Reset()
+				if err := writeOutput(&resp, b); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Fatalf("writeOutput: %v allocations, want 0", n)
+			}
+		})
+	}
+}
+
+// FuzzUnquote checks the JSON string decoder against encoding/json on
+// every valid JSON string.
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"caf\u00e9 \ud83d\ude00"`, `"lone \ud83d x"`,
+		`"\udc00\ud83d"`, `"\ud83d\u0041"`, "\"bad \xff utf8\"", "\"raw surrogate \xed\xa0\x80\"", `""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		if len(s) < 2 || s[0] != '"' || plugins.JSONValueEnd(s) != len(s) {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(s, &want); err != nil {
+			t.Fatalf("encoding/json rejects %q: %v", s, err)
+		}
+		if got := appendUnquoted(nil, s); string(got) != want {
+			t.Fatalf("appendUnquoted(%q) = %q, encoding/json %q", s, got, want)
+		}
+		if got := unquote(s); string(got) != want {
+			t.Fatalf("unquote(%q) = %q, encoding/json %q", s, got, want)
 		}
 	})
 }

@@ -21,18 +21,14 @@ var (
 )
 
 // TimeoutError is the error of an event whose invocation ran past the
-// function's timeout. It matches ErrTimeout with errors.Is.
+// function's timeout. It matches ErrTimeout with errors.Is. The timeout
+// runs from dispatch, as Lambda's does: time waiting in the queue is no
+// part of it, and is reported apart (Outcome.Queued, queue_ms).
 type TimeoutError struct {
 	After time.Duration
-	// Queued reports a timeout spent waiting in the queue. A Function never
-	// sets it: its timeout runs from dispatch, not from the queue.
-	Queued bool
 }
 
 func (e *TimeoutError) Error() string {
-	if e.Queued {
-		return fmt.Sprintf("Task timed out after %.2f seconds waiting in the queue", e.After.Seconds())
-	}
 	// Lambda's own wording, which tools grep for.
 	return fmt.Sprintf("Task timed out after %.2f seconds", e.After.Seconds())
 }

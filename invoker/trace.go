@@ -24,8 +24,10 @@ func (f *Function) traceStart(items []*Item, b *plugins.Batch, start time.Time) 
 }
 
 // traceEnd ends the spans traceStart started with the outcome of each
-// event, as run settles them.
+// event, as run settles them, and whether the batch waited for a cold
+// start.
 func traceEnd(bt *tracing.Batch, b *plugins.Batch, err error, timedOut bool, end time.Time) {
+	bt.ColdStart(b.InitDuration)
 	switch {
 	case err == nil:
 		for i := range b.Events {

@@ -15,25 +15,59 @@ const maxJSONDepth = 10000
 // concurrent use.
 func ValidJSON(b []byte) bool { return validJSON(b) }
 
+// JSONValueEnd returns the length of the valid JSON value at the start of
+// b (no space before it; what follows it is not looked at), or -1 if b
+// does not start with one. It validates exactly as ValidJSON does, so a
+// decoder can walk an object's members and validate it in the same pass.
+// It is safe for concurrent use.
+func JSONValueEnd(b []byte) int { return scanJSONValue(b, 0) }
+
 // validJSON reports whether b is one valid JSON value, exactly as
 // json.Valid does (its tests fuzz the two against each other), several
 // times faster: every event with JSON data is validated when it is encoded,
 // which made json.Valid the largest cost of a small invocation. Like
 // json.Valid it does not check that strings are valid UTF-8.
 func validJSON(b []byte) bool {
+	i := scanJSONValue(b, skipJSONSpace(b, 0))
+	return i >= 0 && skipJSONSpace(b, i) == len(b)
+}
+
+// scanJSONValue validates the JSON value at b[i] and returns the index
+// after it, or -1.
+func scanJSONValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '{', '[':
+		return scanJSONContainer(b, i)
+	case '"':
+		return scanJSONString(b, i)
+	case 't':
+		return scanJSONLiteral(b, i, "true")
+	case 'f':
+		return scanJSONLiteral(b, i, "false")
+	case 'n':
+		return scanJSONLiteral(b, i, "null")
+	}
+	return scanJSONNumber(b, i)
+}
+
+// scanJSONContainer is scanJSONValue for an object or an array, kept apart
+// so that a scalar costs no zeroing of the nesting stack.
+func scanJSONContainer(b []byte, i int) int {
 	// One bit per open container: set for an object, clear for an array.
 	var stack [maxJSONDepth/64 + 1]uint64
 	depth := 0
-	i := skipJSONSpace(b, 0)
 	for {
 		// A value is expected at b[i].
 		if i >= len(b) {
-			return false
+			return -1
 		}
 		switch c := b[i]; c {
 		case '{', '[':
 			if depth == maxJSONDepth {
-				return false
+				return -1
 			}
 			if c == '{' {
 				stack[depth/64] |= 1 << (depth % 64)
@@ -49,39 +83,39 @@ func validJSON(b []byte) bool {
 			}
 			if c == '{' {
 				if i = scanJSONKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			continue
 		case '"':
 			if i = scanJSONString(b, i); i < 0 {
-				return false
+				return -1
 			}
 		case 't':
 			if i = scanJSONLiteral(b, i, "true"); i < 0 {
-				return false
+				return -1
 			}
 		case 'f':
 			if i = scanJSONLiteral(b, i, "false"); i < 0 {
-				return false
+				return -1
 			}
 		case 'n':
 			if i = scanJSONLiteral(b, i, "null"); i < 0 {
-				return false
+				return -1
 			}
 		default:
 			if i = scanJSONNumber(b, i); i < 0 {
-				return false
+				return -1
 			}
 		}
 		// After a value: close containers, or move to the next element.
 		for {
-			i = skipJSONSpace(b, i)
 			if depth == 0 {
-				return i == len(b)
+				return i
 			}
+			i = skipJSONSpace(b, i)
 			if i >= len(b) {
-				return false
+				return -1
 			}
 			inObject := stack[(depth-1)/64]&(1<<((depth-1)%64)) != 0
 			c := b[i]
@@ -89,7 +123,7 @@ func validJSON(b []byte) bool {
 				i = skipJSONSpace(b, i+1)
 				if inObject {
 					if i = scanJSONKey(b, i); i < 0 {
-						return false
+						return -1
 					}
 				}
 				break
@@ -99,7 +133,7 @@ func validJSON(b []byte) bool {
 				i++
 				continue
 			}
-			return false
+			return -1
 		}
 	}
 }

@@ -63,3 +63,17 @@ func BenchmarkValidJSON(b *testing.B) {
 		}
 	})
 }
+
+func TestJSONValueEnd(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int
+	}{
+		{`1,2`, 1}, {`"a\"b" :`, 6}, {`{"a":[1,{}]}}`, 12}, {`[]]`, 2}, {`true false`, 4}, {`null`, 4},
+		{` 1`, -1}, {``, -1}, {`{"a":}`, -1}, {`"open`, -1}, {`01`, 1}, {`-`, -1}, {`[1,]`, -1},
+	} {
+		if got := JSONValueEnd([]byte(tt.in)); got != tt.want {
+			t.Errorf("JSONValueEnd(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}

@@ -56,6 +56,7 @@ func NewPublisher(cfg PublisherConfig, deps Deps) (*Publisher, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.AllowAutoTopicCreation(),
 		kgo.WithLogger(kgoLogger{log: log}),
+		deps.ClientMetrics.Opt(),
 	}
 	cl, err := kgo.NewClient(append(opts, cfg.ClientOpts...)...)
 	if err != nil {

@@ -41,6 +41,10 @@ type Deps struct {
 	// Tracer traces each record a Trigger consumes. Publishers and
 	// schedulers ignore it. Defaults to nil: tracing off.
 	Tracer *tracing.Tracer
+	// ClientMetrics receives the Kafka clients' own series (connections,
+	// bytes, latency, records by topic); one is shared by every client of
+	// a configuration. Defaults to nil: none.
+	ClientMetrics *ClientMetrics
 }
 
 // Trigger consumes Kafka topics in a consumer group and invokes one
@@ -53,6 +57,7 @@ type Trigger struct {
 	slog  zerolog.Logger // sampled, for per-record problems
 	m     *trigMetrics
 	tr    *tracing.Tracer // nil: tracing off
+	km    *ClientMetrics  // nil: no client metrics
 	retry invoker.RetryConfig
 
 	maxItems   int // records per dispatch: batch.max_items, at most the queue
@@ -154,6 +159,7 @@ func NewTrigger(cfg Config, fn *invoker.Function, deps Deps) (*Trigger, error) {
 		fn:         fn,
 		log:        log,
 		tr:         deps.Tracer,
+		km:         deps.ClientMetrics,
 		slog:       log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
 		retry:      fc.Retry,
 		maxItems:   max(1, min(fc.Batch.MaxItems, fc.Queue)),
@@ -251,6 +257,7 @@ func (t *Trigger) clientOpts() []kgo.Opt {
 		kgo.RecordDeliveryTimeout(time.Minute),
 		kgo.WithLogger(kgoLogger{log: t.log}),
 		kgo.WithPools(&t.recPool),
+		t.km.Opt(),
 	}
 	return append(opts, t.cfg.ClientOpts...)
 }

@@ -141,6 +141,26 @@ func (bt *Batch) Event(b *plugins.Batch, i int, enqueued time.Time, attempt int)
 	b.TraceParents[i] = traceParent(s.SpanContext())
 }
 
+// ColdStart records on the batch span and every invocation span not ended
+// yet whether the invocation waited for an instance to start (init > 0,
+// the worker's plugins.Batch.InitDuration): faas.coldstart, as OpenTelemetry's
+// FaaS conventions name it, and on a cold start sluice.init_duration_ms.
+// Call it before End and Finish.
+func (bt *Batch) ColdStart(init time.Duration) {
+	attrs := []attribute.KeyValue{attribute.Bool("faas.coldstart", init > 0)}
+	if init > 0 {
+		attrs = append(attrs, attribute.Float64("sluice.init_duration_ms", float64(init.Microseconds())/1000))
+	}
+	if bt.batch.IsRecording() {
+		bt.batch.SetAttributes(attrs...)
+	}
+	for _, s := range bt.invs {
+		if s != nil && s.IsRecording() {
+			s.SetAttributes(attrs...)
+		}
+	}
+}
+
 // End ends the invocation span of event i with its outcome.
 func (bt *Batch) End(i int, outcome string, end time.Time) {
 	s := bt.invs[i]
@@ -151,6 +171,9 @@ func (bt *Batch) End(i int, outcome string, end time.Time) {
 	if s.IsRecording() {
 		s.SetAttributes(attribute.String("sluice.outcome", outcome))
 		if outcome != OutcomeSuccess {
+			// error.type is OpenTelemetry's attribute for the class of a
+			// failure; the outcome is that class here.
+			s.SetAttributes(attribute.String("error.type", outcome))
 			s.SetStatus(codes.Error, outcome)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluicehq/sluice/cmd/sluice/internal/config"
+	"github.com/sluicehq/sluice/gateway"
 	"github.com/sluicehq/sluice/internal/memlimit"
 	"github.com/sluicehq/sluice/invoker"
 	"github.com/sluicehq/sluice/invoker/custom"
@@ -132,6 +133,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 			Memory:           fn.Memory,
 			Limit:            memlimit.Default(),
 			Timeout:          effectiveTimeout(icfg),
+			Region:           functionRegion(cfg),
 			BootstrapServers: cfg.Kafka.Brokers,
 			OnRestart:        func(_ int, reason error) { onRestart(reason) },
 			OnColdStart:      onColdStart,
@@ -215,6 +217,16 @@ func capConcurrency(c, instances int) int {
 		return instances
 	}
 	return c
+}
+
+// functionRegion is the region of the functions' ARNs, the one the invoke
+// API names and the one a Lambda runtime sees (its invoked function ARN,
+// AWS_REGION): server.invoke_api.region, else gateway's default.
+func functionRegion(cfg *config.File) string {
+	if r := cfg.Server.InvokeAPI.Region; r != "" {
+		return r
+	}
+	return gateway.DefaultLambdaRegion
 }
 
 func effectiveTimeout(c invoker.Config) time.Duration {

@@ -59,7 +59,7 @@ func (s *server) addHandlers() error {
 		return nil
 	}
 	api, err := gateway.NewLambdaAPI(s.byFn, gateway.LambdaAPIConfig{
-		Region:      ia.Region,
+		Region:      functionRegion(cfg),
 		ScopeRegion: ia.Region,
 		Auth:        ia.Auth,
 		Keys:        ia.Keys,

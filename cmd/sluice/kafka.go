@@ -30,6 +30,10 @@ type kafkaParts struct {
 	triggers  []*streams.Trigger
 	scheduler *scheduler.Scheduler
 	sets      []*metrics.Set
+	// km are the Kafka clients' own series, shared by every client of the
+	// parts; made on first use (clientMetrics).
+	km     *streams.ClientMetrics
+	kmOnce sync.Once
 
 	// addr is the embedded broker's address, when kafka.embedded is set.
 	addr string
@@ -130,7 +134,7 @@ func (k *kafkaParts) newPublisher(cfg *config.File, s *server) error {
 
 func (k *kafkaParts) connectPublisher(cfg *config.File, s *server) (*streams.Publisher, error) {
 	log := *s.log
-	return streams.NewPublisher(streams.PublisherConfig{Brokers: k.brokers(cfg)}, streams.Deps{Logger: &log, Metrics: k.newSet()})
+	return streams.NewPublisher(streams.PublisherConfig{Brokers: k.brokers(cfg)}, streams.Deps{Logger: &log, Metrics: k.newSet(), ClientMetrics: k.clientMetrics()})
 }
 
 // embeddedRetry bounds how long a deferred embedded broker retries its
@@ -207,6 +211,11 @@ func (k *kafkaParts) stopDeferred() {
 	}
 }
 
+func (k *kafkaParts) clientMetrics() *streams.ClientMetrics {
+	k.kmOnce.Do(func() { k.km = streams.NewClientMetrics(k.newSet()) })
+	return k.km
+}
+
 func (k *kafkaParts) newSet() *metrics.Set {
 	set := metrics.NewSet()
 	metrics.RegisterSet(set)
@@ -257,7 +266,7 @@ func (k *kafkaParts) buildTriggers(cfg *config.File, s *server) error {
 		sc.Filter = match
 		sc.PoisonEvents = poisonEvents()
 		log := *s.log
-		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet(), Tracer: s.tracer})
+		tr, err := streams.NewTrigger(sc, fn, streams.Deps{Logger: &log, Metrics: k.newSet(), Tracer: s.tracer, ClientMetrics: k.clientMetrics()})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cfg.At(t.Pos), err))
 			return
@@ -415,7 +424,7 @@ func (k *kafkaParts) buildScheduler(cfg *config.File, s *server) error {
 		return fmt.Errorf("%s: %w", strings.Join(where, ", "), err)
 	}
 	log := *s.log
-	sched, err := scheduler.New(sc, streams.Deps{Logger: &log, Metrics: k.newSet()})
+	sched, err := scheduler.New(sc, streams.Deps{Logger: &log, Metrics: k.newSet(), ClientMetrics: k.clientMetrics()})
 	if err != nil {
 		return err
 	}

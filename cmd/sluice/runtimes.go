@@ -48,6 +48,7 @@ func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, o
 		Memory:           fn.Memory,
 		Limit:            memlimit.Default(),
 		Timeout:          timeout,
+		Region:           functionRegion(cfg),
 		BootstrapServers: cfg.Kafka.Brokers,
 		OnRestart:        onRestart,
 	}, logFn)

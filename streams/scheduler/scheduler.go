@@ -184,6 +184,7 @@ type Scheduler struct {
 	entries []*schedEntry
 	log     zerolog.Logger
 	set     *metrics.Set
+	km      *streams.ClientMetrics // nil: no client metrics
 	names   []string
 	errs    *metrics.Counter
 	terms   *metrics.Counter
@@ -265,6 +266,7 @@ func New(cfg Config, deps streams.Deps) (*Scheduler, error) {
 		cfg:           cfg,
 		log:           log,
 		set:           set,
+		km:            deps.ClientMetrics,
 		revokeTimeout: schedRevokeTimeout,
 		backoffMin:    schedBackoffMin,
 		backoffMax:    schedBackoffMax,
@@ -350,6 +352,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
 		kgo.WithLogger(streams.ClientLogger(s.log)),
+		s.km.Opt(),
 	}
 	cl, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {
@@ -412,7 +415,7 @@ func (s *Scheduler) Close(ctx context.Context) error {
 // ensureTopic creates the coordination topic, or checks the one that
 // exists.
 func (s *Scheduler) ensureTopic(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.WithLogger(streams.ClientLogger(s.log))}, s.cfg.ClientOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.cfg.Brokers...), kgo.WithLogger(streams.ClientLogger(s.log)), s.km.Opt()}, s.cfg.ClientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("scheduler: cannot create Kafka client: %w", err)
 	}
@@ -574,6 +577,7 @@ func (s *Scheduler) term(ss *schedSession) error {
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(schedTxnTimeout),
 		kgo.WithLogger(s.quietLog()),
+		s.km.Opt(),
 	}
 	p, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {
@@ -857,6 +861,7 @@ func (s *Scheduler) readState(ctx context.Context, barrier int64) (map[string]ti
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(250 * time.Millisecond),
 		kgo.WithLogger(s.quietLog()),
+		s.km.Opt(),
 	}
 	cl, err := kgo.NewClient(append(opts, s.cfg.ClientOpts...)...)
 	if err != nil {

@@ -208,9 +208,10 @@ type InvokeAPI struct {
 	Keys map[string]string
 	// Token is the bearer token of AuthToken, never empty for it.
 	Token string
-	// Region, when set, is the region in function ARNs and the one a
-	// SigV4 credential scope must name; empty takes any region and
-	// names us-east-1 in ARNs.
+	// Region, when set, is the region in function ARNs (those the invoke
+	// API returns and those Lambda runtimes see, with their AWS_REGION)
+	// and the one a SigV4 credential scope must name; empty takes any
+	// region and names us-east-1 in ARNs.
 	Region string
 }
 
