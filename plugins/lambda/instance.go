@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,12 +26,11 @@ type proc struct {
 	idx  int // its number in the pool, for platform lines
 	cmd  *exec.Cmd
 	sp   *subproc.Proc
-	srv  *http.Server
+	srv  *apiServer
 	addr string
 	logs *logPipe
 
-	work     chan *invocation // the invocation handed to the runtime; capacity 1
-	polled   chan struct{}    // closed at the first poll of /invocation/next
+	polled   chan struct{} // closed at the first poll of /invocation/next
 	pollOnce sync.Once
 	exited   <-chan struct{} // sp.Exited(): closed once the process has exited
 	done     chan struct{}   // closed once it exited and was cleaned up
@@ -42,6 +38,8 @@ type proc struct {
 
 	mu      sync.Mutex
 	cur     *invocation // the invocation in progress
+	pending *invocation // handed to the runtime before it polled
+	poll    *apiConn    // the connection whose poll of /invocation/next waits
 	last    string      // id of the last completed invocation
 	killed  bool
 	served  int // invocations completed
@@ -64,7 +62,6 @@ func (p *Pool) spawn() (*proc, error) {
 		idx:    int(p.seq.Add(1)) - 1,
 		done:   make(chan struct{}),
 		addr:   ln.Addr().String(),
-		work:   make(chan *invocation, 1),
 		polled: make(chan struct{}),
 	}
 	cmd := exec.Command(p.path, p.cfg.Command[1:]...)
@@ -93,11 +90,8 @@ func (p *Pool) spawn() (*proc, error) {
 		ln.Close()
 		return nil, fmt.Errorf("cannot read the runtime's output: %w", err)
 	}
-	pr.srv = &http.Server{
-		Handler:  pr,
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	go func() { _ = pr.srv.Serve(ln) }()
+	pr.srv = newAPIServer(pr, ln)
+	go pr.srv.serve()
 	return pr, nil
 }
 

@@ -436,12 +436,7 @@ func (p *Pool) acquire(ctx context.Context, inv *invocation) (*proc, time.Durati
 // when the runtime died before it took inv.
 func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivered bool) {
 	p := pr.pool
-	inv.delivered = false
-	select {
-	case pr.work <- inv:
-	default:
-		panic("BUG: lambda: two invocations handed to one runtime")
-	}
+	pr.deliver(inv)
 	select {
 	case r = <-inv.done:
 		pr.logs.sync(inv.id)
@@ -471,8 +466,7 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 		// A poll still being served must not take inv now: it may run
 		// on another instance next.
 		pr.killed = true
-		delivered = inv.delivered
-		pr.cur = nil
+		delivered = pr.withdraw(inv)
 		pr.mu.Unlock()
 		if !delivered {
 			return result{}, false
@@ -495,7 +489,7 @@ func (pr *proc) invoke(ctx context.Context, inv *invocation) (r result, delivere
 	case <-ctx.Done():
 		pr.kill()
 		pr.mu.Lock()
-		pr.cur = nil
+		pr.withdraw(inv)
 		pr.mu.Unlock()
 		pr.logs.sync(inv.id)
 		err := ctx.Err()

@@ -1,13 +1,11 @@
 package lambda
 
 import (
-	"bytes"
 	"encoding/base64"
-	"io"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/sluicehq/sluice/plugins"
 )
@@ -29,109 +27,197 @@ const (
 	hdrErrorBody     = "Lambda-Runtime-Function-Error-Body"
 )
 
-var (
-	contentJSON = []string{"application/json"}
-	acceptedOK  = []byte(`{"status":"OK"}`)
-)
+var acceptedOK = []byte(`{"status":"OK"}`)
 
-// ServeHTTP serves the Runtime API of one runtime process.
-func (pr *proc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.Path, apiPrefix)
-	if !ok {
-		apiError(w, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.URL.Path)
-		return
-	}
-	if rest == "init/error" {
-		if r.Method != http.MethodPost {
-			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-			return
+// handle answers one request of c. It returns false when the connection
+// must be closed.
+func (pr *proc) handle(c *apiConn, r *apiRequest) bool {
+	rest, ok := strings.CutPrefix(r.path, apiPrefix)
+	switch {
+	case !ok:
+		return c.refuse(r, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.path, "")
+	case rest == "init/error":
+		if r.method != http.MethodPost {
+			return c.refuse(r, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", http.MethodPost)
 		}
-		pr.initError(w, r)
-		return
+		return pr.initError(c, r)
 	}
 	rest, ok = strings.CutPrefix(rest, invocationPath)
 	if !ok {
-		apiError(w, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.URL.Path)
-		return
+		return c.refuse(r, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.path, "")
 	}
 	if rest == "next" {
-		if r.Method != http.MethodGet {
-			apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-			return
+		if r.method != http.MethodGet {
+			return c.refuse(r, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET", http.MethodGet)
 		}
-		pr.next(w, r)
-		return
+		if err := c.skipBody(r); err != nil {
+			return false
+		}
+		pr.next(c)
+		return true
 	}
 	id, verb, ok := strings.Cut(rest, "/")
 	if !ok || id == "" || (verb != "response" && verb != "error") {
-		apiError(w, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.URL.Path)
-		return
+		return c.refuse(r, http.StatusNotFound, "UnknownEndpoint", "unknown Runtime API path "+r.path, "")
 	}
-	if r.Method != http.MethodPost {
-		apiError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-		return
+	if r.method != http.MethodPost {
+		return c.refuse(r, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST", http.MethodPost)
 	}
-	pr.complete(w, r, id, verb == "error")
+	return pr.complete(c, r, id, verb == "error")
 }
 
-// next is the long poll: it hands the runtime its next invocation. The
-// first poll of a runtime marks it ready.
-func (pr *proc) next(w http.ResponseWriter, r *http.Request) {
-	pr.pollOnce.Do(func() { close(pr.polled) })
-	var inv *invocation
-	select {
-	case inv = <-pr.work:
-	case <-pr.exited:
-		apiError(w, http.StatusGone, "RuntimeStopped", "this runtime is being stopped")
-		return
-	case <-r.Context().Done():
-		return
+// refuse drops the request's body and answers it with an error.
+func (c *apiConn) refuse(r *apiRequest, status int, typ, msg, allow string) bool {
+	if err := c.skipBody(r); err != nil {
+		return false
 	}
+	c.wmu.Lock()
+	c.writeError(status, typ, msg, r.close, allow)
+	c.wmu.Unlock()
+	return true
+}
+
+// next is the long poll: it hands the runtime the invocation waiting for
+// it, or leaves the poll waiting (pr.poll) for deliver to answer. The
+// first poll of a runtime marks it ready.
+func (pr *proc) next(c *apiConn) {
+	pr.pollOnce.Do(func() { close(pr.polled) })
 	pr.mu.Lock()
 	if pr.killed {
-		// The invocation was given up (its deadline passed) between the
-		// channel and here; it belongs to no one now.
 		pr.mu.Unlock()
-		apiError(w, http.StatusGone, "RuntimeStopped", "this runtime is being stopped")
+		c.wmu.Lock()
+		c.writeError(http.StatusGone, "RuntimeStopped", "this runtime is being stopped", false, "")
+		c.wmu.Unlock()
 		return
 	}
+	if inv := pr.pending; inv != nil {
+		pr.pending = nil
+		pr.cur = inv
+		inv.delivered = true
+		pr.mu.Unlock()
+		// Lines the runtime wrote before it took this invocation are not its.
+		pr.logs.sync(inv.id)
+		c.wmu.Lock()
+		c.writeInvocation(inv)
+		c.wmu.Unlock()
+		return
+	}
+	old := pr.poll
+	pr.poll = c
+	c.parked.Store(true)
+	pr.mu.Unlock()
+	if old != nil && old != c {
+		// A poll of a connection the runtime gave up on: that connection
+		// is done with.
+		old.nc.Close()
+	}
+}
+
+// deliver hands inv to the runtime: written by the calling goroutine
+// straight onto the connection whose poll waits, or kept for the
+// runtime's next poll.
+func (pr *proc) deliver(inv *invocation) {
+	pr.mu.Lock()
+	if pr.pending != nil {
+		pr.mu.Unlock()
+		panic("BUG: lambda: two invocations handed to one runtime")
+	}
+	inv.delivered = false
+	c := pr.poll
+	if c == nil || pr.killed {
+		pr.pending = inv
+		pr.mu.Unlock()
+		return
+	}
+	pr.poll = nil
 	pr.cur = inv
 	inv.delivered = true
 	pr.mu.Unlock()
-	// Lines the runtime wrote before it took this invocation are not its.
 	pr.logs.sync(inv.id)
+	c.wmu.Lock()
+	c.writeInvocation(inv)
+	if c.werr == nil {
+		c.werr = c.bw.Flush()
+	}
+	err := c.werr
+	c.wmu.Unlock()
+	c.parked.Store(false)
+	select {
+	case c.unpark <- struct{}{}:
+	default:
+	}
+	if err != nil {
+		// The connection is gone: the runtime did not get inv, which
+		// waits for its next poll (or its exit, to move elsewhere).
+		pr.mu.Lock()
+		if pr.cur == inv && !pr.killed {
+			pr.cur = nil
+			inv.delivered = false
+			pr.pending = inv
+		}
+		pr.mu.Unlock()
+		c.nc.Close()
+	}
+}
 
-	h := w.Header()
-	h[hdrRequestID] = []string{inv.id}
-	h[hdrDeadline] = []string{strconv.FormatInt(inv.deadlineMS, 10)}
-	h[hdrFunctionARN] = pr.pool.arnHeader
+// withdraw takes back an invocation the runtime has not taken. It reports
+// whether the runtime took it.
+func (pr *proc) withdraw(inv *invocation) (delivered bool) {
+	if pr.pending == inv {
+		pr.pending = nil
+	}
+	if pr.cur == inv {
+		pr.cur = nil
+	}
+	return inv.delivered
+}
+
+// writeInvocation writes the answer to a poll: inv's event and headers.
+// The caller holds wmu.
+func (c *apiConn) writeInvocation(inv *invocation) {
+	if c.werr != nil {
+		return
+	}
+	c.writeHead(http.StatusOK)
+	c.header(hdrRequestID, inv.id)
+	var b [20]byte
+	_, _ = c.bw.WriteString(hdrDeadline + ": ")
+	_, _ = c.bw.Write(strconv.AppendInt(b[:0], inv.deadlineMS, 10))
+	_, _ = c.bw.WriteString("\r\n")
+	c.header(hdrFunctionARN, c.pr.pool.arn)
 	if inv.traceID != "" {
-		h[hdrTraceID] = []string{inv.traceID}
+		c.header(hdrTraceID, inv.traceID)
 	}
 	if inv.clientContext != "" {
-		h[hdrClientContext] = []string{inv.clientContext}
+		c.header(hdrClientContext, inv.clientContext)
 	}
-	h["Content-Type"] = contentJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(inv.payload))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(inv.payload)
+	c.endBody(inv.payload, false)
 }
 
 // complete takes the response or error of the invocation in progress.
-func (pr *proc) complete(w http.ResponseWriter, r *http.Request, id string, isError bool) {
+func (pr *proc) complete(c *apiConn, r *apiRequest, id string, isError bool) bool {
 	pr.mu.Lock()
 	inv := pr.cur
 	last := pr.last
 	pr.mu.Unlock()
 	if inv == nil || inv.id != id {
 		if id == last {
-			apiError(w, http.StatusForbidden, "InvalidStateTransition", "invocation "+id+" is already complete")
-		} else {
-			apiError(w, http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" is in progress")
+			return c.refuse(r, http.StatusForbidden, "InvalidStateTransition", "invocation "+id+" is already complete", "")
 		}
-		return
+		return c.refuse(r, http.StatusBadRequest, "InvalidRequestID", "no invocation "+id+" is in progress", "")
 	}
-	body, tooLarge, err := readBody(r, MaxResponseSize)
+	body, tooLarge, err := c.readBody(r, MaxResponseSize)
+	if err != nil {
+		// The invocation stays in progress: the runtime may post again
+		// on a new connection, or it is dying and its exit will say so.
+		var bad *errBadRequest
+		if errors.As(err, &bad) {
+			c.wmu.Lock()
+			c.writeError(bad.status, "InvalidRequestBody", "cannot read the body: "+bad.msg, true, "")
+			c.wmu.Unlock()
+		}
+		return false
+	}
 	var res result
 	switch {
 	case tooLarge:
@@ -139,18 +225,13 @@ func (pr *proc) complete(w http.ResponseWriter, r *http.Request, id string, isEr
 			Type:    "Function.ResponseSizeTooLarge",
 			Message: "Response payload size exceeded maximum allowed payload size (" + strconv.Itoa(MaxResponseSize) + " bytes).",
 		}
-	case err != nil:
-		// The invocation stays in progress: the runtime may post again, or
-		// it is dying and its exit will say so.
-		apiError(w, http.StatusBadRequest, "InvalidRequestBody", "cannot read the body: "+err.Error())
-		return
 	case isError:
-		res.err = decodeErrorBody(body, r.Header.Get(hdrErrorType))
-	case r.Trailer.Get(hdrErrorType) != "":
+		res.err = decodeErrorBody(body, r.errType)
+	case r.trailerErrType != "":
 		// A streamed response that failed midway: aws-lambda-go reports
 		// the error in trailers after a partial body.
-		eb, _ := base64.StdEncoding.DecodeString(r.Trailer.Get(hdrErrorBody))
-		res.err = decodeErrorBody(eb, r.Trailer.Get(hdrErrorType))
+		eb, _ := base64.StdEncoding.DecodeString(r.trailerErrBody)
+		res.err = decodeErrorBody(eb, r.trailerErrType)
 	default:
 		res.out = body
 	}
@@ -159,87 +240,51 @@ func (pr *proc) complete(w http.ResponseWriter, r *http.Request, id string, isEr
 	if pr.cur != inv {
 		// Completed twice at once, or given up meanwhile.
 		pr.mu.Unlock()
-		apiError(w, http.StatusForbidden, "InvalidStateTransition", "invocation "+id+" is already complete")
-		return
+		return c.refuse(r, http.StatusForbidden, "InvalidStateTransition", "invocation "+id+" is already complete", "")
 	}
 	pr.cur = nil
 	pr.last = id
 	pr.served++
 	pr.mu.Unlock()
 
+	c.wmu.Lock()
 	if tooLarge {
-		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
-	} else {
-		w.Header()["Content-Type"] = contentJSON
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write(acceptedOK)
+		c.writeError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).", r.close, "")
+	} else if c.werr == nil {
+		c.writeHead(http.StatusAccepted)
+		c.endBody(acceptedOK, r.close)
 	}
+	c.wmu.Unlock()
 	inv.done <- res // buffered; only the holder of pr.cur sends
+	return true
 }
 
 // initError records the runtime's report that it failed to initialize, then
 // stops it: Lambda does not keep a runtime whose init failed.
-func (pr *proc) initError(w http.ResponseWriter, r *http.Request) {
-	body, _, _ := readBody(r, 1<<20)
-	fe := decodeErrorBody(body, r.Header.Get(hdrErrorType))
+func (pr *proc) initError(c *apiConn, r *apiRequest) bool {
+	body, _, err := c.readBody(r, 1<<20)
+	if err != nil {
+		return false
+	}
+	fe := decodeErrorBody(body, r.errType)
 	pr.mu.Lock()
 	busy := pr.cur != nil
 	if !busy && pr.initErr == nil {
 		pr.initErr = fe
 	}
 	pr.mu.Unlock()
+	c.wmu.Lock()
 	if busy {
-		apiError(w, http.StatusForbidden, "InvalidStateTransition", "init error reported during an invocation")
-		return
+		c.writeError(http.StatusForbidden, "InvalidStateTransition", "init error reported during an invocation", r.close, "")
+	} else if c.werr == nil {
+		c.writeHead(http.StatusAccepted)
+		c.endBody(acceptedOK, r.close)
+		c.werr = c.bw.Flush()
 	}
-	w.Header()["Content-Type"] = contentJSON
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(acceptedOK)
-	pr.kill()
-}
-
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// readBody reads at most limit bytes of r's body into a slice of its own.
-// tooLarge reports a longer body (not read to its end).
-func readBody(r *http.Request, limit int) (body []byte, tooLarge bool, err error) {
-	if r.ContentLength > int64(limit) {
-		return nil, true, nil
+	c.wmu.Unlock()
+	if !busy {
+		pr.kill()
 	}
-	if r.ContentLength >= 0 {
-		body = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			return nil, false, err
-		}
-		return body, false, nil
-	}
-	// Chunked, as aws-lambda-go posts: read through a pooled buffer and
-	// keep an exact copy.
-	buf := bodyPool.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 {
-			buf.Reset()
-			bodyPool.Put(buf)
-		}
-	}()
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, int64(limit)+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if n > int64(limit) {
-		return nil, true, nil
-	}
-	return bytes.Clone(buf.Bytes()), false, nil
-}
-
-// apiError writes an error in the Runtime API's shape.
-func apiError(w http.ResponseWriter, status int, typ, msg string) {
-	w.Header()["Content-Type"] = contentJSON
-	w.WriteHeader(status)
-	b := append([]byte(`{"errorMessage":`), plugins.AppendJSONString(nil, msg)...)
-	b = append(b, `,"errorType":`...)
-	b = plugins.AppendJSONString(b, typ)
-	b = append(b, '}')
-	_, _ = w.Write(b)
+	return true
 }
