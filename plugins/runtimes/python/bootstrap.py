@@ -143,17 +143,24 @@ def check(handler):
 class LambdaContext:
     """The context object of Lambda's Python runtime."""
 
+    # The function's settings, read from the environment once (main).
+    function_name = function_version = memory_limit_in_mb = None
+    log_group_name = log_stream_name = None
+
     def __init__(self, request_id, deadline_ms, arn, client_context, identity):
         self.aws_request_id = request_id
         self._deadline_ms = deadline_ms
         self.invoked_function_arn = arn
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
         self.client_context = client_context
         self.identity = identity
+
+    @classmethod
+    def configure(cls, env):
+        cls.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
+        cls.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
+        cls.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        cls.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
+        cls.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
 
     def get_remaining_time_in_millis(self):
         return max(int(self._deadline_ms - time.time() * 1000), 0)
@@ -193,31 +200,37 @@ class LambdaLogHandler(logging.Handler):
 
 class RuntimeAPI:
     """A minimal HTTP/1.1 client of the Runtime API on one keep-alive
-    connection: http.client's header parsing costs more than a small
-    handler, and every invocation takes two requests."""
+    connection, reading through a buffer of its own: http.client's header
+    parsing costs more than a small handler, and every invocation takes two
+    requests."""
 
     def __init__(self, addr):
         host, _, port = addr.rpartition(":")
         self.host = addr
         self.addr = (host or "127.0.0.1", int(port))
         self.sock = None
-        self.rfile = None
+        self.buf = bytearray()
         self.prefetched = None
+        self.next_msg = self._msg("GET", "/invocation/next")
+        self.response_head = ("POST %s/invocation/" % API_PREFIX).encode("latin-1")
+        self.response_tail = (
+            "/response HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: " % addr
+        ).encode("latin-1")
 
     def _connect(self):
         s = socket.create_connection(self.addr)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = s
-        self.rfile = s.makefile("rb")
+        self.buf = bytearray()
 
     def _close(self):
         if self.sock is not None:
             try:
-                self.rfile.close()
                 self.sock.close()
             except OSError:
                 pass
-        self.sock = self.rfile = None
+        self.sock = None
+        self.buf = bytearray()
 
     def _msg(self, method, path, body=b"", headers=None):
         head = "%s %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
@@ -231,8 +244,7 @@ class RuntimeAPI:
             head += "%s: %s\r\n" % (k, v)
         return head.encode("latin-1") + b"\r\n" + body
 
-    def _do(self, method, path, body=b"", headers=None):
-        msg = self._msg(method, path, body, headers)
+    def _do(self, msg):
         for attempt in range(2):
             try:
                 if self.sock is None:
@@ -245,72 +257,107 @@ class RuntimeAPI:
                 if attempt:
                     raise
 
-    def _complete(self, path, body, headers):
+    def _complete(self, msg):
         """Posts an invocation's end and, in the same write, the poll for
         the next one (HTTP/1.1 pipelining): the next invocation does not
         wait for a round trip."""
-        msg = self._msg("POST", path, body, headers) + self._msg("GET", "/invocation/next")
         try:
             if self.sock is None:
                 self._connect()
-            self.sock.sendall(msg)
+            self.sock.sendall(msg + self.next_msg)
             self._read()
             self.prefetched = self._read()
         except (OSError, ValueError):
             self._close()
             self.prefetched = None
 
+    def _fill(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise ConnectionError("runtime API: connection closed")
+        self.buf += d
+
+    def _line(self, at):
+        """The end of the line starting at at, reading more as needed."""
+        while True:
+            i = self.buf.find(b"\r\n", at)
+            if i >= 0:
+                return i
+            if len(self.buf) - at > 65536:
+                raise ValueError("runtime API: line too long")
+            self._fill()
+
     def _read(self):
-        f = self.rfile
-        line = f.readline(65537)
-        parts = line.split(None, 2)
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
+        while end < 0:
+            if len(buf) > 1 << 20:
+                raise ValueError("runtime API: header too long")
+            self._fill()
+            buf = self.buf
+            end = buf.find(b"\r\n\r\n")
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        parts = lines[0].split(None, 2)
         if len(parts) < 2:
-            raise ValueError("runtime API: bad status line %r" % line[:100])
+            raise ValueError("runtime API: bad status line %r" % lines[0][:100])
         status = int(parts[1])
         headers = {}
-        while True:
-            line = f.readline(65537)
-            if line in (b"\r\n", b"\n", b""):
-                break
-            k, _, v = line.decode("latin-1").partition(":")
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
             headers[k.strip().lower()] = v.strip()
+        at = end + 4
         if headers.get("transfer-encoding", "").lower() == "chunked":
             chunks = []
             while True:
-                size = int(f.readline(65537).split(b";")[0].strip() or b"0", 16)
+                eol = self._line(at)
+                size = int(bytes(self.buf[at:eol]).split(b";")[0].strip() or b"0", 16)
+                at = eol + 2
                 if size == 0:
-                    while f.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
+                    while True:
+                        eol = self._line(at)
+                        done = eol == at
+                        at = eol + 2
+                        if done:
+                            break
                     break
-                chunks.append(f.read(size))
-                f.readline(65537)
+                while len(self.buf) < at + size + 2:
+                    self._fill()
+                chunks.append(bytes(self.buf[at : at + size]))
+                at += size + 2
             body = b"".join(chunks)
         else:
             n = int(headers.get("content-length") or 0)
-            body = f.read(n) if n else b""
-            if len(body) != n:
-                raise ValueError("runtime API: short body")
+            while len(self.buf) < at + n:
+                self._fill()
+            body = bytes(self.buf[at : at + n])
+            at += n
+        del self.buf[:at]
         if headers.get("connection", "").lower() == "close":
             self._close()
         return status, headers, body
 
     def next(self):
         got, self.prefetched = self.prefetched, None
-        status, headers, body = got or self._do("GET", "/invocation/next")
+        status, headers, body = got or self._do(self.next_msg)
         if status != 200:
             raise SystemExit("runtime API: GET next: %d %s" % (status, body[:200]))
         return headers, body
 
     def respond(self, request_id, body):
-        self._complete("/invocation/%s/response" % request_id, body, {"Content-Type": "application/json"})
+        self._complete(
+            b"".join(
+                (self.response_head, request_id.encode("latin-1"), self.response_tail, b"%d\r\n\r\n" % len(body), body)
+            )
+        )
 
     def error(self, path, error_type, message, trace):
         body = json.dumps({"errorMessage": message, "errorType": error_type, "stackTrace": trace}).encode()
         headers = {"Content-Type": "application/json", "Lambda-Runtime-Function-Error-Type": error_type}
+        msg = self._msg("POST", path, body, headers)
         if path == "/init/error":
-            self._do("POST", path, body, headers)
+            self._do(msg)
         else:
-            self._complete(path, body, headers)
+            self._complete(msg)
 
 
 def flush():
@@ -352,6 +399,9 @@ def main():
     h.setFormatter(logging.Formatter("%(message)s"))
     root_logger.handlers[:] = [h]
     api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    LambdaContext.configure(os.environ)
+    environ = os.environ
+    traced = "_X_AMZN_TRACE_ID" in environ
     try:
         fn = load_handler(handler)
     except InitFailure as e:
@@ -375,9 +425,11 @@ def main():
                 client_context = None
         trace_id = h.get("lambda-runtime-trace-id")
         if trace_id:
-            os.environ["_X_AMZN_TRACE_ID"] = trace_id
-        else:
-            os.environ.pop("_X_AMZN_TRACE_ID", None)
+            environ["_X_AMZN_TRACE_ID"] = trace_id
+            traced = True
+        elif traced:
+            environ.pop("_X_AMZN_TRACE_ID", None)
+            traced = False
         ctx = LambdaContext(
             request_id, deadline, h.get("lambda-runtime-invoked-function-arn"), client_context, None
         )
