@@ -121,6 +121,7 @@ class RuntimeAPI {
     this.buf = null;
     this.pending = []; // requests written and not yet answered, in order
     this.prefetched = null;
+    this.nextRequest = this.head("GET", "/invocation/next") + "0\r\n\r\n";
   }
 
   connect() {
@@ -181,7 +182,8 @@ class RuntimeAPI {
     } else {
       const n = Number(headers["content-length"] || 0);
       if (this.buf.length < end + 4 + n) return false;
-      body = Buffer.from(this.buf.subarray(end + 4, end + 4 + n));
+      // A view: the buffer is replaced, never written, as data arrives.
+      body = this.buf.subarray(end + 4, end + 4 + n);
       rest = end + 4 + n;
     }
     this.buf = rest < this.buf.length ? this.buf.subarray(rest) : null;
@@ -190,27 +192,35 @@ class RuntimeAPI {
     return true;
   }
 
+  // head is a request's head up to its Content-Length value.
+  head(method, p, headers) {
+    let h = `${method} ${API_PREFIX}${p} HTTP/1.1\r\nHost: ${this.hostHeader}\r\n`;
+    for (const k in headers) h += `${k}: ${headers[k]}\r\n`;
+    return h + "Content-Length: ";
+  }
+
+  // send writes one or more whole requests (a string, UTF-8) and returns
+  // one promise per request for its answer.
+  send(data, count) {
+    if (!this.sock) this.connect();
+    const ps = [];
+    for (let i = 0; i < count; i++) {
+      ps.push(new Promise((resolve, reject) => this.pending.push({ resolve, reject })));
+    }
+    this.sock.write(data);
+    return ps;
+  }
+
   once(method, p, body, headers) {
-    return new Promise((resolve, reject) => {
-      if (!this.sock) this.connect();
-      const b = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
-      let head = `${method} ${API_PREFIX}${p} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nContent-Length: ${b.length}\r\n`;
-      for (const [k, v] of Object.entries(headers || {})) head += `${k}: ${v}\r\n`;
-      this.pending.push({ resolve, reject });
-      this.sock.write(Buffer.concat([Buffer.from(head + "\r\n", "latin1"), b]));
-    });
+    const b = body === undefined ? "" : body;
+    return this.send(this.head(method, p, headers) + Buffer.byteLength(b) + "\r\n\r\n" + b, 1)[0];
   }
 
   // complete posts an invocation's end and, in the same write, the poll
   // for the next one (HTTP/1.1 pipelining): the next invocation does not
   // wait for a round trip. next() takes the poll's answer.
   complete(p, body, headers) {
-    if (!this.sock) this.connect();
-    const s = this.sock;
-    s.cork();
-    const post = this.once("POST", p, body, headers);
-    const next = this.once("GET", "/invocation/next");
-    s.uncork();
+    const [post, next] = this.send(this.head("POST", p, headers) + Buffer.byteLength(body) + "\r\n\r\n" + body + this.nextRequest, 2);
     post.catch(() => {}); // a lost connection shows in next
     next.catch(() => {});
     this.prefetched = next;
@@ -269,9 +279,17 @@ function logError(f) {
   console.error("Invoke Error \t" + body);
 }
 
+// The function's settings, read from the environment once.
+const env = {
+  AWS_LAMBDA_FUNCTION_NAME: process.env.AWS_LAMBDA_FUNCTION_NAME,
+  AWS_LAMBDA_FUNCTION_VERSION: process.env.AWS_LAMBDA_FUNCTION_VERSION,
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+  AWS_LAMBDA_LOG_GROUP_NAME: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+  AWS_LAMBDA_LOG_STREAM_NAME: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
+};
+
 function makeContext(h) {
   const deadline = Number(h["lambda-runtime-deadline-ms"] || 0);
-  const env = process.env;
   const ctx = {
     callbackWaitsForEmptyEventLoop: true,
     awsRequestId: h["lambda-runtime-aws-request-id"],
@@ -357,6 +375,7 @@ async function main() {
   }
   process.on("uncaughtException", (e) => fatal(e));
   process.on("unhandledRejection", (e) => fatal(e, "Runtime.UnhandledPromiseRejection"));
+  let traced = process.env._X_AMZN_TRACE_ID !== undefined;
   for (;;) {
     const { status, headers: h, body } = await api.next();
     if (status !== 200) {
@@ -365,8 +384,13 @@ async function main() {
     }
     const id = h["lambda-runtime-aws-request-id"];
     currentRequestId = id;
-    if (h["lambda-runtime-trace-id"]) process.env._X_AMZN_TRACE_ID = h["lambda-runtime-trace-id"];
-    else delete process.env._X_AMZN_TRACE_ID;
+    if (h["lambda-runtime-trace-id"]) {
+      process.env._X_AMZN_TRACE_ID = h["lambda-runtime-trace-id"];
+      traced = true;
+    } else if (traced) {
+      delete process.env._X_AMZN_TRACE_ID;
+      traced = false;
+    }
     let event;
     try {
       event = body.length ? JSON.parse(body.toString()) : null;
