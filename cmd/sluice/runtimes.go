@@ -51,6 +51,7 @@ func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, o
 		Region:           functionRegion(cfg),
 		BootstrapServers: cfg.Kafka.Brokers,
 		OnRestart:        onRestart,
+		UnixSocket:       true,
 	}, logFn)
 	if err != nil {
 		_ = clients.Close()

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -676,3 +678,100 @@ func httpDate() []byte {
 	dateCache.Store(d)
 	return d.b
 }
+
+// SocketEnv names the environment variable that gives a runtime the path
+// of a Unix socket serving the same Runtime API as AWS_LAMBDA_RUNTIME_API.
+// Sluice's own runtime clients use it when set: on one machine a Unix
+// socket costs less per message than loopback TCP. Other clients ignore
+// it.
+const SocketEnv = "SLUICE_RUNTIME_API_SOCKET"
+
+// apiListener accepts a runtime's connections on loopback TCP and, when
+// one could be made, on a Unix socket.
+type apiListener struct {
+	tcp, unix net.Listener
+	path      string // the Unix socket's, or ""
+	conns     chan net.Conn
+	done      chan struct{}
+	once      sync.Once
+}
+
+// listenAPI listens for a new runtime's Runtime API.
+func (p *Pool) listenAPI() (*apiListener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	l := &apiListener{tcp: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	if p.cfg.UnixSocket {
+		if dir := p.socketDir(); dir != "" {
+			path := filepath.Join(dir, strconv.FormatInt(p.sockSeq.Add(1), 10)+".sock")
+			if uln, err := net.Listen("unix", path); err == nil {
+				l.unix, l.path = uln, path
+				go l.accept(uln)
+			}
+		}
+	}
+	go l.accept(ln)
+	return l, nil
+}
+
+// socketDir returns the pool's private folder for Unix sockets, made at
+// its first use; "" when there is none (its path would be too long for a
+// socket address).
+func (p *Pool) socketDir() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sockDir == "" && !p.closed {
+		dir, err := os.MkdirTemp("", "sluice-api-")
+		if err != nil || len(dir) > 80 {
+			if err == nil {
+				os.Remove(dir)
+			}
+			return ""
+		}
+		p.sockDir = dir
+	}
+	return p.sockDir
+}
+
+func (l *apiListener) accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		select {
+		case l.conns <- c:
+		case <-l.done:
+			c.Close()
+			return
+		}
+	}
+}
+
+func (l *apiListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close closes both listeners (removing the socket file).
+func (l *apiListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	err := l.tcp.Close()
+	if l.unix != nil {
+		l.unix.Close()
+	}
+	return err
+}
+
+// Addr is the TCP address, AWS_LAMBDA_RUNTIME_API's.
+func (l *apiListener) Addr() net.Addr { return l.tcp.Addr() }

@@ -79,6 +79,11 @@ type Config struct {
 	// ran out of memory. Both must not block.
 	OnColdStart func(init time.Duration)
 	OnOOM       func()
+	// UnixSocket also serves each runtime's Runtime API on a Unix socket,
+	// named to it by SLUICE_RUNTIME_API_SOCKET (SocketEnv), for runtime
+	// clients that know it: Sluice's own, which take the variable out of
+	// the function's environment. Others keep a Lambda environment.
+	UnixSocket bool
 }
 
 // Defaults.

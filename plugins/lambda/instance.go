@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -48,7 +47,7 @@ type proc struct {
 
 // spawn starts a runtime process with its own Runtime API endpoint.
 func (p *Pool) spawn() (*proc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := p.listenAPI()
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for the Runtime API: %w", err)
 	}
@@ -69,6 +68,9 @@ func (p *Pool) spawn() (*proc, error) {
 	cmd.Env = append(p.env[:len(p.env):len(p.env)],
 		"AWS_LAMBDA_RUNTIME_API="+pr.addr,
 		"AWS_LAMBDA_LOG_STREAM_NAME="+logStream())
+	if ln.path != "" {
+		cmd.Env = append(cmd.Env, SocketEnv+"="+ln.path)
+	}
 	cmd.Stdout = w
 	cmd.Stderr = w
 	pr.cmd = cmd

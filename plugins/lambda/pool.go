@@ -55,9 +55,11 @@ type Pool struct {
 	seq     atomic.Int64      // runtimes started, for their numbers
 	crashes subproc.CrashLoop // runtimes in a row that died without serving
 
-	mu     sync.Mutex
-	procs  map[*proc]struct{} // every ready runtime not yet cleaned up
-	closed bool
+	mu      sync.Mutex
+	procs   map[*proc]struct{} // every ready runtime not yet cleaned up
+	closed  bool
+	sockDir string       // the runtimes' Unix sockets, made at the first start
+	sockSeq atomic.Int64 // sockets made, for their names
 
 	startOnce sync.Once
 	started   atomic.Bool
@@ -222,6 +224,11 @@ func (p *Pool) Close(ctx context.Context) error {
 		}
 		wg.Wait()
 		p.sp.Wait()
+		p.mu.Lock()
+		if p.sockDir != "" {
+			os.RemoveAll(p.sockDir)
+		}
+		p.mu.Unlock()
 		close(done)
 	}()
 	select {

@@ -163,16 +163,17 @@ func (l *logs) all() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// startPool runs handler from code on a managed runtime of kind.
+// startPool runs handler from code on a managed runtime of kind, its
+// Runtime API also on a Unix socket, as sluice serve runs it.
 func startPool(t *testing.T, kind, code, handler string, l *logs) (*lambda.Pool, error) {
-	return startPoolTB(t, kind, code, handler, l)
+	return startPoolTB(t, kind, code, handler, l, true)
 }
 
 func startPoolB(b *testing.B, kind, code, handler string) (*lambda.Pool, error) {
-	return startPoolTB(b, kind, code, handler, &logs{})
+	return startPoolTB(b, kind, code, handler, &logs{}, true)
 }
 
-func startPoolTB(t testing.TB, kind, code, handler string, l *logs) (*lambda.Pool, error) {
+func startPoolTB(t testing.TB, kind, code, handler string, l *logs, unix bool) (*lambda.Pool, error) {
 	t.Helper()
 	interp := interpreter(t, kind)
 	c, err := runtimes.Install()
@@ -181,7 +182,7 @@ func startPoolTB(t testing.TB, kind, code, handler string, l *logs) (*lambda.Poo
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	p, err := lambda.New("fn", lambda.Config{
-		Command: c.Command(kind, interp), Dir: code, Handler: handler, Timeout: 5 * time.Second,
+		Command: c.Command(kind, interp), Dir: code, Handler: handler, Timeout: 5 * time.Second, UnixSocket: unix,
 	}, l.log)
 	if err != nil {
 		t.Fatal(err)
@@ -214,23 +215,33 @@ func invokeB(t testing.TB, p *lambda.Pool, payload string) plugins.Result {
 	return b.Results[0]
 }
 
-// TestManaged runs each example on its managed runtime: the context as
-// Lambda's, an error's shape, init once per instance, log lines.
+// TestManaged runs each example on its managed runtime, its client on the
+// Unix socket and on loopback TCP: the context as Lambda's, an error's
+// shape, init once per instance, log lines.
 func TestManaged(t *testing.T) {
 	examples, _ := filepath.Abs("../examples")
 	for _, tc := range []struct {
 		kind, dir, handler, errType string
+		unix                        bool
 		fields                      []string
 	}{
-		{runtimes.Python, "python-hello", "lambda_function.lambda_handler", "ValueError",
+		{runtimes.Python, "python-hello", "lambda_function.lambda_handler", "ValueError", true,
 			[]string{"request_id", "function_name", "function_version", "invoked_function_arn", "memory_limit_in_mb", "log_group_name", "log_stream_name"}},
-		{runtimes.Node, "node-hello", "index.handler", "TypeError",
+		{runtimes.Python, "python-hello", "lambda_function.lambda_handler", "ValueError", false,
+			[]string{"request_id", "function_name", "function_version", "invoked_function_arn", "memory_limit_in_mb", "log_group_name", "log_stream_name"}},
+		{runtimes.Node, "node-hello", "index.handler", "TypeError", true,
+			[]string{"awsRequestId", "functionName", "functionVersion", "invokedFunctionArn", "memoryLimitInMB", "logGroupName", "logStreamName"}},
+		{runtimes.Node, "node-hello", "index.handler", "TypeError", false,
 			[]string{"awsRequestId", "functionName", "functionVersion", "invokedFunctionArn", "memoryLimitInMB", "logGroupName", "logStreamName"}},
 	} {
-		t.Run(tc.kind, func(t *testing.T) {
+		name := tc.kind + "/tcp"
+		if tc.unix {
+			name = tc.kind + "/unix"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			l := &logs{}
-			p, err := startPool(t, tc.kind, filepath.Join(examples, tc.dir), tc.handler, l)
+			p, err := startPoolTB(t, tc.kind, filepath.Join(examples, tc.dir), tc.handler, l, tc.unix)
 			if err != nil {
 				t.Fatal(err)
 			}

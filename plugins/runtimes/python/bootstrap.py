@@ -204,10 +204,13 @@ class RuntimeAPI:
     parsing costs more than a small handler, and every invocation takes two
     requests."""
 
-    def __init__(self, addr):
+    def __init__(self, addr, unix_path=None):
         host, _, port = addr.rpartition(":")
         self.host = addr
         self.addr = (host or "127.0.0.1", int(port))
+        # Sluice serves the same API on a Unix socket, cheaper per message
+        # than loopback TCP.
+        self.unix_path = unix_path
         self.sock = None
         self.buf = bytearray()
         self.prefetched = None
@@ -218,8 +221,16 @@ class RuntimeAPI:
         ).encode("latin-1")
 
     def _connect(self):
-        s = socket.create_connection(self.addr)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.unix_path:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(self.unix_path)
+            except OSError:
+                s.close()
+                raise
+        else:
+            s = socket.create_connection(self.addr)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = s
         self.buf = bytearray()
 
@@ -398,7 +409,7 @@ def main():
     h = LambdaLogHandler()
     h.setFormatter(logging.Formatter("%(message)s"))
     root_logger.handlers[:] = [h]
-    api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"], os.environ.pop("SLUICE_RUNTIME_API_SOCKET", None))
     LambdaContext.configure(os.environ)
     environ = os.environ
     traced = "_X_AMZN_TRACE_ID" in environ
