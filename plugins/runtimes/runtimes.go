@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,14 +85,18 @@ func Candidates(kind, version string) []string {
 
 // Interpreter finds the program that runs kind's handlers: override when
 // set (a name looked up in PATH, or a path), else the first of Candidates
-// found in PATH (a version-named one only if `--version` runs). The error names what was looked for.
+// found in PATH (a version-named one only if `--version` runs). A script
+// in front of the interpreter (a version manager's shim, as pyenv's) is
+// asked for the interpreter it runs, and that is returned: the shim's own
+// start would be paid again by every cold start. The error names what was
+// looked for.
 func Interpreter(kind, version, override string) (string, error) {
 	if override != "" {
 		p, err := exec.LookPath(override)
 		if err != nil {
 			return "", fmt.Errorf("interpreter %s: %w", override, err)
 		}
-		return p, nil
+		return behindShim(kind, p), nil
 	}
 	cs := Candidates(kind, version)
 	for i, c := range cs {
@@ -104,9 +109,46 @@ func Interpreter(kind, version, override string) (string, error) {
 		if i < len(cs)-1 && !runs(p) {
 			continue
 		}
-		return p, nil
+		return behindShim(kind, p), nil
 	}
 	return "", fmt.Errorf("no %s in PATH (set interpreter: to the program)", strings.Join(cs, " or "))
+}
+
+// behindShim returns the interpreter a script at prog runs (its
+// sys.executable, process.execPath), or prog itself when prog is not a
+// script or does not answer. A real interpreter (or a virtual
+// environment's link to one) is returned as it is, not run.
+func behindShim(kind, prog string) string {
+	f, err := os.Open(prog)
+	if err != nil {
+		return prog
+	}
+	var head [2]byte
+	_, err = io.ReadFull(f, head[:])
+	f.Close()
+	if err != nil || string(head[:]) != "#!" {
+		return prog
+	}
+	var args []string
+	switch kind {
+	case Python:
+		args = []string{"-c", "import sys; print(sys.executable)"}
+	case Node:
+		args = []string{"-p", "process.execPath"}
+	default:
+		return prog
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, prog, args...).Output()
+	real := strings.TrimSpace(string(out))
+	if err != nil || !filepath.IsAbs(real) {
+		return prog
+	}
+	if st, err := os.Stat(real); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return prog
+	}
+	return real
 }
 
 func runs(prog string) bool {

@@ -403,3 +403,35 @@ func TestPythonLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestInterpreterBehindShim: a script in front of the interpreter (as a
+// version manager's shim) resolves to the interpreter it runs; a real
+// interpreter, and a script that does not answer, stay as they are.
+func TestInterpreterBehindShim(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{runtimes.Python, runtimes.Node} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			real := interpreter(t, kind)
+			dir := t.TempDir()
+			shim := filepath.Join(dir, "shim")
+			broken := filepath.Join(dir, "broken")
+			if err := os.WriteFile(shim, []byte("#!/bin/sh\nexec "+real+" \"$@\"\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(broken, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range []struct{ override, want string }{
+				{shim, real},
+				{real, real},
+				{broken, broken},
+			} {
+				got, err := runtimes.Interpreter(kind, "", tt.override)
+				if err != nil || got != tt.want {
+					t.Errorf("Interpreter(%s) = %q, %v; want %q", tt.override, got, err, tt.want)
+				}
+			}
+		})
+	}
+}

@@ -314,8 +314,8 @@ class RuntimeAPI:
         status = int(parts[1])
         headers = {}
         for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
+            i = line.find(":")
+            headers[line[:i].rstrip().lower()] = line[i + 1 :].strip()
         at = end + 4
         if headers.get("transfer-encoding", "").lower() == "chunked":
             chunks = []
