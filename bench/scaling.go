@@ -31,6 +31,7 @@ functions:
   cold-go:   {runtime: lambda, command: ["bin/functions/lambda-echo"], timeout: 20s, scaling: {min: 0, max: 1, idle: 30ms}}
   cold-proc: {runtime: process, command: ["bin/functions/procecho"], memory: 128MiB, timeout: 20s, scaling: {min: 0, max: 1, idle: 30ms}}
   cold-py:   {runtime: process, command: [%q, "plugins/examples/hello.py"], memory: 128MiB, timeout: 20s, scaling: {min: 0, max: 1, idle: 30ms}}
+  cold-pym:  {runtime: python, handler: lambda_function.lambda_handler, code: plugins/examples/python-hello, memory: 128MiB, timeout: 20s, scaling: {min: 0, max: 1, idle: 30ms}}
   lambda-fixed:   {runtime: lambda, command: ["bin/functions/lambda-echo"], instances: 4, queue: 4096, batch: {max_items: 4}}
   lambda-scaling: {runtime: lambda, command: ["bin/functions/lambda-echo"], scaling: {min: 0, max: 4}, queue: 4096, batch: {max_items: 4}}
   proc-fixed:     {runtime: process, command: ["bin/functions/procecho"], instances: 2, queue: 4096, batch: {max_items: 100, max_wait: 1ms}}
@@ -39,6 +40,7 @@ triggers:
   - http: {method: POST, path: /cold-go, function: cold-go}
   - http: {method: POST, path: /cold-proc, function: cold-proc}
   - http: {method: POST, path: /cold-py, function: cold-py}
+  - http: {method: POST, path: /cold-pym, function: cold-pym}
   - http: {method: POST, path: /lambda-fixed, function: lambda-fixed}
   - http: {method: POST, path: /lambda-scaling, function: lambda-scaling}
   - http: {method: POST, path: /proc-fixed, function: proc-fixed}
@@ -67,6 +69,7 @@ func runScalingScenarios(ctx context.Context, cfg *SuiteConfig, res *SuiteResult
 		{"cold start from zero: lambda-echo (Go, runtime: lambda)", "/cold-go", "cold-go", "median < 20 ms", nil},
 		{"cold start from zero: procecho (Go, runtime: process)", "/cold-proc", "cold-proc", "median < 20 ms", []string{"bin/functions/procecho"}},
 		{"cold start from zero: hello.py (Python, runtime: process)", "/cold-py", "cold-py", "median < 60 ms", []string{py, "plugins/examples/hello.py"}},
+		{"cold start from zero: python-hello (Python, runtime: python)", "/cold-pym", "cold-pym", "median < 60 ms", nil},
 	}
 	type steady struct{ name, fixed, scaling string }
 	steadies := []steady{

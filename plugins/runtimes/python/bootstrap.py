@@ -11,15 +11,15 @@ file and looks for the function at its top level, without running any of
 the function's code, and prints a problem as TYPE<TAB>MESSAGE.
 """
 
-import ast
 import importlib
 import json
-import logging
 import os
 import socket
 import sys
 import time
-import traceback
+
+# ast, traceback and logging are imported only when needed (--check, an
+# error, a function that logs): each costs a cold start milliseconds.
 
 API_PREFIX = "/2018-06-01/runtime"
 IMPORTLIB_DIR = os.path.dirname(importlib.__file__) + os.sep
@@ -82,6 +82,8 @@ def load_handler(handler):
 
 def user_trace(tb):
     """The traceback without this file's frames, as Lambda reports it."""
+    import traceback
+
     frames = [
         f
         for f in traceback.extract_tb(tb)
@@ -93,6 +95,8 @@ def user_trace(tb):
 def check(handler):
     """Static check for sluice validate: the file parses and defines the
     function at its top level. Runs none of the function's code."""
+    import ast
+
     try:
         modpath, _, fname = split_handler(handler)
     except InitFailure as e:
@@ -184,18 +188,57 @@ class ClientContext:
 current_request_id = ""
 
 
-class LambdaLogHandler(logging.Handler):
-    """Formats the logging module's records as Lambda does."""
+def configure_logging(logging):
+    """Formats the logging module's records as Lambda does, through the
+    root logger's one handler."""
 
-    def emit(self, record):
-        try:
-            msg = self.format(record)
-            t = time.gmtime(record.created)
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % record.msecs
-            line = "[%s]\t%s\t%s\t%s" % (record.levelname, stamp, current_request_id, msg)
-            sys.stdout.write(line.replace("\n", "\r") + "\n")
-        except Exception:
-            self.handleError(record)
+    class LambdaLogHandler(logging.Handler):
+        def emit(self, record):
+            try:
+                msg = self.format(record)
+                t = time.gmtime(record.created)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%03dZ" % record.msecs
+                line = "[%s]\t%s\t%s\t%s" % (record.levelname, stamp, current_request_id, msg)
+                sys.stdout.write(line.replace("\n", "\r") + "\n")
+            except Exception:
+                self.handleError(record)
+
+    h = LambdaLogHandler()
+    h.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger().handlers[:] = [h]
+
+
+class LoggingHook:
+    """Configures the logging module as it is first imported, by the
+    function or anything it imports, before any of its code runs."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find and find(name, path, target)
+            if spec is not None:
+                break
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_configure(module):
+            exec_module(module)
+            configure_logging(module)
+
+        spec.loader.exec_module = exec_and_configure
+        return spec
+
+
+def hook_logging():
+    if "logging" in sys.modules:
+        configure_logging(sys.modules["logging"])
+    else:
+        sys.meta_path.insert(0, LoggingHook())
 
 
 class RuntimeAPI:
@@ -405,10 +448,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     sys.path.insert(0, root)
-    root_logger = logging.getLogger()
-    h = LambdaLogHandler()
-    h.setFormatter(logging.Formatter("%(message)s"))
-    root_logger.handlers[:] = [h]
+    hook_logging()
     api = RuntimeAPI(os.environ["AWS_LAMBDA_RUNTIME_API"], os.environ.pop("SLUICE_RUNTIME_API_SOCKET", None))
     LambdaContext.configure(os.environ)
     environ = os.environ
