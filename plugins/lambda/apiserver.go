@@ -131,6 +131,9 @@ type apiConn struct {
 	// invocation is written.
 	parked atomic.Bool
 	unpark chan struct{}
+	// closeAfterPoll: the waiting poll asked for Connection: close; its
+	// answer closes the connection (guarded by pr.mu).
+	closeAfterPoll bool
 
 	req apiRequest
 }
@@ -186,7 +189,17 @@ func (c *apiConn) serve() {
 		if !c.waitUnparked() {
 			return
 		}
-		if !c.pr.handle(c, &c.req) || c.req.close {
+		if !c.pr.handle(c, &c.req) {
+			c.flush()
+			return
+		}
+		if c.req.close {
+			if c.parked.Load() {
+				// The poll's answer closes the connection (deliver);
+				// until then, reading notices a runtime that hangs up.
+				_, _ = io.Copy(io.Discard, c.br)
+				return
+			}
 			c.flush()
 			return
 		}

@@ -1,7 +1,9 @@
 package lambda
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,6 +125,75 @@ func TestRuntimeAPIServerProtocol(t *testing.T) {
 			}
 			if tt.check != nil {
 				tt.check(t, rs)
+			}
+		})
+	}
+}
+
+// TestWaitingPollAnswered: a poll that waits is answered by deliver on its
+// connection, in one write with the 202 pipelined before it; a poll sent
+// with Connection: close (as Python's urllib sends it) gets its invocation
+// and then the end of the connection.
+func TestWaitingPollAnswered(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		first string // before the poll
+		close bool
+	}{
+		{"keep-alive, pipelined after a response", "POST /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", false},
+		{"connection close", "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pr, inv := fuzzProc()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := newAPIServer(pr, ln)
+			go srv.serve()
+			defer srv.Close()
+			nc, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			poll := "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n"
+			if tt.close {
+				poll += "Connection: close\r\n"
+			}
+			if _, err := nc.Write([]byte(tt.first + poll + "\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if tt.first != "" {
+				<-inv.done
+			}
+			waitUntil(t, "the poll waiting", func() bool {
+				pr.mu.Lock()
+				defer pr.mu.Unlock()
+				return pr.poll != nil
+			})
+			next := &invocation{id: "req-2", payload: []byte(`{"n":2}`), deadlineMS: 42, done: make(chan result, 1)}
+			pr.deliver(next)
+			br := bufio.NewReader(nc)
+			if tt.first != "" {
+				r, err := http.ReadResponse(br, nil)
+				if err != nil || r.StatusCode != http.StatusAccepted {
+					t.Fatalf("first answer %v, %v", r, err)
+				}
+				_, _ = io.ReadAll(r.Body)
+			}
+			r, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(r.Body)
+			if r.StatusCode != 200 || string(body) != `{"n":2}` || r.Header.Get(hdrRequestID) != "req-2" || r.Header.Get(hdrDeadline) != "42" || r.Close != tt.close {
+				t.Fatalf("poll answer %d %q %v close %v", r.StatusCode, body, r.Header, r.Close)
+			}
+			if tt.close {
+				if _, err := br.ReadByte(); err != io.EOF {
+					t.Errorf("after a close poll: %v, want EOF", err)
+				}
 			}
 		})
 	}

@@ -53,7 +53,7 @@ func (pr *proc) handle(c *apiConn, r *apiRequest) bool {
 		if err := c.skipBody(r); err != nil {
 			return false
 		}
-		pr.next(c)
+		pr.next(c, r.close)
 		return true
 	}
 	id, verb, ok := strings.Cut(rest, "/")
@@ -80,7 +80,7 @@ func (c *apiConn) refuse(r *apiRequest, status int, typ, msg, allow string) bool
 // next is the long poll: it hands the runtime the invocation waiting for
 // it, or leaves the poll waiting (pr.poll) for deliver to answer. The
 // first poll of a runtime marks it ready.
-func (pr *proc) next(c *apiConn) {
+func (pr *proc) next(c *apiConn, closing bool) {
 	pr.pollOnce.Do(func() { close(pr.polled) })
 	pr.mu.Lock()
 	if pr.killed {
@@ -98,12 +98,13 @@ func (pr *proc) next(c *apiConn) {
 		// Lines the runtime wrote before it took this invocation are not its.
 		pr.logs.sync(inv.id)
 		c.wmu.Lock()
-		c.writeInvocation(inv)
+		c.writeInvocation(inv, closing)
 		c.wmu.Unlock()
 		return
 	}
 	old := pr.poll
 	pr.poll = c
+	c.closeAfterPoll = closing
 	c.parked.Store(true)
 	pr.mu.Unlock()
 	if old != nil && old != c {
@@ -132,10 +133,11 @@ func (pr *proc) deliver(inv *invocation) {
 	pr.poll = nil
 	pr.cur = inv
 	inv.delivered = true
+	closing := c.closeAfterPoll
 	pr.mu.Unlock()
 	pr.logs.sync(inv.id)
 	c.wmu.Lock()
-	c.writeInvocation(inv)
+	c.writeInvocation(inv, closing)
 	if c.werr == nil {
 		c.werr = c.bw.Flush()
 	}
@@ -157,6 +159,8 @@ func (pr *proc) deliver(inv *invocation) {
 		}
 		pr.mu.Unlock()
 		c.nc.Close()
+	} else if closing {
+		c.nc.Close()
 	}
 }
 
@@ -173,8 +177,8 @@ func (pr *proc) withdraw(inv *invocation) (delivered bool) {
 }
 
 // writeInvocation writes the answer to a poll: inv's event and headers.
-// The caller holds wmu.
-func (c *apiConn) writeInvocation(inv *invocation) {
+// The caller holds wmu. closing ends the connection after it.
+func (c *apiConn) writeInvocation(inv *invocation, closing bool) {
 	if c.werr != nil {
 		return
 	}
@@ -191,7 +195,7 @@ func (c *apiConn) writeInvocation(inv *invocation) {
 	if inv.clientContext != "" {
 		c.header(hdrClientContext, inv.clientContext)
 	}
-	c.endBody(inv.payload, false)
+	c.endBody(inv.payload, closing)
 }
 
 // complete takes the response or error of the invocation in progress.
