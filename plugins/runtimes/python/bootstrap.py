@@ -241,6 +241,25 @@ def hook_logging():
         sys.meta_path.insert(0, LoggingHook())
 
 
+class Head:
+    """A response's head, its fields looked up by name (lower case) when
+    asked for: an invocation reads five of them."""
+
+    __slots__ = ("raw", "low")
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.low = raw.lower()
+
+    def get(self, name, default=None):
+        i = self.low.find("\r\n" + name + ":")
+        if i < 0:
+            return default
+        i += len(name) + 3
+        j = self.raw.find("\r\n", i)
+        return self.raw[i : j if j >= 0 else len(self.raw)].strip()
+
+
 class RuntimeAPI:
     """A minimal HTTP/1.1 client of the Runtime API on one keep-alive
     connection, reading through a buffer of its own: http.client's header
@@ -350,15 +369,11 @@ class RuntimeAPI:
             self._fill()
             buf = self.buf
             end = buf.find(b"\r\n\r\n")
-        lines = buf[:end].decode("latin-1").split("\r\n")
-        parts = lines[0].split(None, 2)
+        headers = Head(buf[:end].decode("latin-1"))
+        parts = headers.raw[: headers.raw.find("\r\n")].split(None, 2)
         if len(parts) < 2:
-            raise ValueError("runtime API: bad status line %r" % lines[0][:100])
+            raise ValueError("runtime API: bad status line %r" % parts[:1])
         status = int(parts[1])
-        headers = {}
-        for line in lines[1:]:
-            i = line.find(":")
-            headers[line[:i].rstrip().lower()] = line[i + 1 :].strip()
         at = end + 4
         if headers.get("transfer-encoding", "").lower() == "chunked":
             chunks = []
