@@ -375,7 +375,8 @@ class RuntimeAPI:
             raise ValueError("runtime API: bad status line %r" % parts[:1])
         status = int(parts[1])
         at = end + 4
-        if headers.get("transfer-encoding", "").lower() == "chunked":
+        length = headers.get("content-length")
+        if length is None and headers.get("transfer-encoding", "").lower() == "chunked":
             chunks = []
             while True:
                 eol = self._line(at)
@@ -395,13 +396,13 @@ class RuntimeAPI:
                 at += size + 2
             body = b"".join(chunks)
         else:
-            n = int(headers.get("content-length") or 0)
+            n = int(length or 0)
             while len(self.buf) < at + n:
                 self._fill()
             body = bytes(self.buf[at : at + n])
             at += n
         del self.buf[:at]
-        if headers.get("connection", "").lower() == "close":
+        if "close" in headers.low and headers.get("connection", "").lower() == "close":
             self._close()
         return status, headers, body
 
