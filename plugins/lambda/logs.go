@@ -85,7 +85,9 @@ func (l *logPipe) run() {
 }
 
 // readLocked reads once from fd and emits the complete lines. It reports
-// whether the pipe may hold more.
+// whether the pipe may hold more: only a read that filled the buffer says
+// so. A shorter one emptied the pipe, and whatever is written next is a new
+// readiness event for the poller, so no read is spent on EAGAIN.
 func (l *logPipe) readLocked(fd int) bool {
 	if l.eof {
 		return false
@@ -103,6 +105,7 @@ func (l *logPipe) readLocked(fd int) bool {
 		l.eof = true
 		return false
 	}
+	full := n == len(l.buf)-l.n
 	l.n += n
 	b := l.buf[:l.n]
 	for {
@@ -118,7 +121,7 @@ func (l *logPipe) readLocked(fd int) bool {
 		b = b[:0]
 	}
 	l.n = copy(l.buf, b)
-	return true
+	return full
 }
 
 func (l *logPipe) emitLocked(line []byte) {
