@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -179,7 +178,7 @@ func writeResponse(resp *fasthttp.Response, f *responseFields) error {
 		}
 		if isBase64 {
 			if escaped {
-				body, escaped = appendUnquoted(nil, f.body), false
+				body, escaped = plugins.AppendUnquotedJSON(nil, f.body), false
 			}
 			b := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
 			n, err := base64.StdEncoding.Decode(b, body)
@@ -212,7 +211,7 @@ func writeResponse(resp *fasthttp.Response, f *responseFields) error {
 	}
 	if escaped {
 		b := resp.SwapBody(nil)
-		resp.SwapBody(appendUnquoted(b[:0], f.body))
+		resp.SwapBody(plugins.AppendUnquotedJSON(b[:0], f.body))
 	} else {
 		resp.SetBody(body)
 	}
@@ -341,99 +340,13 @@ func unquote(s []byte) []byte {
 	if !needsUnquote(in) {
 		return in
 	}
-	return appendUnquoted(nil, s)
+	return plugins.AppendUnquotedJSON(nil, s)
 }
 
 // needsUnquote reports whether the inside of a JSON string has an escape
 // or invalid UTF-8, which decoding changes.
 func needsUnquote(in []byte) bool {
 	return bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in)
-}
-
-// appendUnquoted appends the text of the valid JSON string s (quotes
-// included) to dst, exactly as encoding/json decodes it: escapes decoded,
-// a surrogate pair joined, a lone surrogate and invalid UTF-8 replaced by
-// U+FFFD. What is not a valid JSON string is a broken invariant.
-func appendUnquoted(dst, s []byte) []byte {
-	in := s[1 : len(s)-1]
-	for len(in) > 0 {
-		// Runs of plain ASCII are copied whole.
-		i := 0
-		for i < len(in) && in[i] != '\\' && in[i] < utf8.RuneSelf {
-			i++
-		}
-		dst = append(dst, in[:i]...)
-		if in = in[i:]; len(in) == 0 {
-			break
-		}
-		if in[0] != '\\' {
-			r, n := utf8.DecodeRune(in)
-			dst = utf8.AppendRune(dst, r) // RuneError for invalid UTF-8, as encoding/json
-			in = in[n:]
-			continue
-		}
-		if len(in) < 2 {
-			panic("BUG: appendUnquoted of a string that was not validated")
-		}
-		switch c := in[1]; c {
-		case '"', '\\', '/':
-			dst = append(dst, c)
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hex4(in[2:])
-			in = in[6:]
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if len(in) >= 6 && in[0] == '\\' && in[1] == 'u' {
-					r2 = hex4(in[2:])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					dst = utf8.AppendRune(dst, dec)
-					in = in[6:]
-					continue
-				}
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default:
-			panic("BUG: appendUnquoted of a string that was not validated")
-		}
-		in = in[2:]
-	}
-	return dst
-}
-
-// hex4 decodes the four hex digits at the start of b, which the validator
-// checked.
-func hex4(b []byte) rune {
-	if len(b) < 4 {
-		panic("BUG: appendUnquoted of a string that was not validated")
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			panic("BUG: appendUnquoted of a string that was not validated")
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }
 
 var (

@@ -261,8 +261,8 @@ func FuzzUnquote(f *testing.F) {
 		if err := json.Unmarshal(s, &want); err != nil {
 			t.Fatalf("encoding/json rejects %q: %v", s, err)
 		}
-		if got := appendUnquoted(nil, s); string(got) != want {
-			t.Fatalf("appendUnquoted(%q) = %q, encoding/json %q", s, got, want)
+		if got := plugins.AppendUnquotedJSON(nil, s); string(got) != want {
+			t.Fatalf("plugins.AppendUnquotedJSON(%q) = %q, encoding/json %q", s, got, want)
 		}
 		if got := unquote(s); string(got) != want {
 			t.Fatalf("unquote(%q) = %q, encoding/json %q", s, got, want)

@@ -71,8 +71,8 @@ func FuzzUnquote(f *testing.F) {
 		if err := json.Unmarshal(b, &want); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(appendUnquoted(nil, b)); got != want {
-			t.Fatalf("appendUnquoted(%q) = %q, want %q", lit, got, want)
+		if got := string(plugins.AppendUnquotedJSON(nil, b)); got != want {
+			t.Fatalf("plugins.AppendUnquotedJSON(%q) = %q, want %q", lit, got, want)
 		}
 	})
 }

@@ -276,7 +276,7 @@ func (o *object) evalObject(b []byte) bool {
 		var idxs []int
 		if special {
 			var buf [64]byte
-			idxs = o.index[string(appendUnquoted(buf[:0], b[i:ke]))]
+			idxs = o.index[string(plugins.AppendUnquotedJSON(buf[:0], b[i:ke]))]
 		} else {
 			// The compiler turns a map index by string(bytes) into a
 			// lookup without a copy.
@@ -530,7 +530,7 @@ func scalar(v, buf []byte) (value, bool) {
 		if !special {
 			return value{kind: vString, s: bytesView(v[1 : len(v)-1])}, true
 		}
-		return value{kind: vString, s: bytesView(appendUnquoted(buf, v))}, true
+		return value{kind: vString, s: bytesView(plugins.AppendUnquotedJSON(buf, v))}, true
 	case 't':
 		return value{kind: vBool, b: true}, true
 	case 'f':
