@@ -42,7 +42,7 @@ type Event struct {
 	ID              string
 	Source          string
 	Type            string
-	Time            time.Time // zero: omitted
+	Time            time.Time // zero, or outside the years 0000–9999 (see ValidTime): omitted
 	Subject         string
 	DataContentType string
 	DataSchema      string
@@ -142,7 +142,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = AppendJSONString(dst, e.Source)
 	dst = append(dst, `,"type":`...)
 	dst = AppendJSONString(dst, e.Type)
-	if !e.Time.IsZero() {
+	if ValidTime(e.Time) {
 		dst = append(dst, `,"time":"`...)
 		dst = appendRFC3339Nano(dst, e.Time)
 		dst = append(dst, '"')
@@ -209,6 +209,18 @@ type rfc3339Second struct {
 }
 
 var rfc3339Cache atomic.Pointer[rfc3339Second]
+
+// ValidTime reports whether t can be an event's time: not zero, and in
+// the years 0000 through 9999 that RFC 3339 can write. Decoders that
+// compute a time from a number (Kafka record timestamps, Debezium's
+// ts_ms) check it, since any int64 is a valid number of milliseconds.
+func ValidTime(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
+}
 
 // appendRFC3339Nano appends t in UTC as time.RFC3339Nano formats it.
 func appendRFC3339Nano(dst []byte, t time.Time) []byte {

@@ -94,6 +94,35 @@ func TestEventRoundTrip(t *testing.T) {
 	}
 }
 
+// A time RFC 3339 cannot write is left out, so what is written parses.
+func TestEventTimeOutOfRange(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want bool
+	}{
+		{time.Time{}, false},
+		{time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), true},
+		{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(-1, 12, 31, 0, 0, 0, 0, time.UTC), false},
+		{time.UnixMilli(700000000000000), false},
+		{time.Date(9999, 12, 31, 23, 0, 0, 0, time.FixedZone("x", -2*3600)), false}, // year 10000 in UTC
+	}
+	for _, tt := range tests {
+		if got := ValidTime(tt.t); got != tt.want {
+			t.Errorf("ValidTime(%v) = %v, want %v", tt.t, got, tt.want)
+		}
+		b, _ := (&Event{ID: "1", Source: "s", Type: "t", Time: tt.t}).MarshalJSON()
+		var out Event
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%v: %s does not parse: %v", tt.t, b, err)
+		}
+		if tt.want != !out.Time.IsZero() || tt.want && !out.Time.Equal(tt.t) {
+			t.Errorf("%v: written %s", tt.t, b)
+		}
+	}
+}
+
 func TestEventDecodeErrors(t *testing.T) {
 	tests := []struct {
 		name, in string

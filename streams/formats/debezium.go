@@ -187,25 +187,24 @@ func (Debezium) Decode(r *Record) ([]*plugins.Event, error) {
 	return []*plugins.Event{ev}, nil
 }
 
-// cdcTime picks the most precise timestamp of the change.
+// cdcTime picks the most precise timestamp of the change that is a
+// usable time (a positive number within RFC 3339's years).
 func cdcTime(src, top map[string]json.RawMessage, fallback time.Time) time.Time {
-	num := func(m map[string]json.RawMessage, k string) (int64, bool) {
-		n, err := strconv.ParseInt(string(m[k]), 10, 64)
-		return n, err == nil && n > 0
+	nanos := func(n int64) time.Time { return time.Unix(0, n) }
+	for _, c := range []struct {
+		m    map[string]json.RawMessage
+		key  string
+		unix func(int64) time.Time
+	}{{src, "ts_ns", nanos}, {src, "ts_us", time.UnixMicro}, {src, "ts_ms", time.UnixMilli}, {top, "ts_ms", time.UnixMilli}} {
+		n, err := strconv.ParseInt(string(c.m[c.key]), 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		if t := c.unix(n).UTC(); plugins.ValidTime(t) {
+			return t
+		}
 	}
-	if n, ok := num(src, "ts_ns"); ok {
-		return time.Unix(0, n).UTC()
-	}
-	if n, ok := num(src, "ts_us"); ok {
-		return time.UnixMicro(n).UTC()
-	}
-	if n, ok := num(src, "ts_ms"); ok {
-		return time.UnixMilli(n).UTC()
-	}
-	if n, ok := num(top, "ts_ms"); ok {
-		return time.UnixMilli(n).UTC()
-	}
-	return fallback
+	return recordTime(fallback)
 }
 
 // canonicalKey renders a Debezium record key as the partition key.

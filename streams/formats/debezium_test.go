@@ -135,6 +135,10 @@ func TestDebeziumTime(t *testing.T) {
 		{`{"op":"c","source":{"ts_ms":1720950000123},"ts_ms":1}`, time.UnixMilli(1720950000123).UTC()},
 		{`{"op":"c","source":{},"ts_ms":1720950000999}`, time.UnixMilli(1720950000999).UTC()},
 		{`{"op":"c","source":{"ts_ms":"soon"}}`, fallback},
+		// Year 24152: a valid number of milliseconds that RFC 3339 cannot
+		// write; the next candidate is used.
+		{`{"op":"c","source":{"ts_ms":700000000000000},"ts_ms":1720950000999}`, time.UnixMilli(1720950000999).UTC()},
+		{`{"op":"c","source":{"ts_us":-5,"ts_ms":700000000000000}}`, fallback},
 	}
 	for _, tt := range tests {
 		evs, err := Debezium{}.Decode(&Record{Value: []byte(tt.value), Timestamp: fallback})
@@ -145,6 +149,16 @@ func TestDebeziumTime(t *testing.T) {
 			t.Errorf("%s: time %v, want %v", tt.value, evs[0].Time, tt.want)
 		}
 	}
+	// A record timestamp out of range too: no time at all, and the
+	// envelope still parses.
+	evs, err := Debezium{}.Decode(&Record{Value: []byte(`{"op":"c","source":{"ts_ms":700000000000000}}`), Timestamp: time.UnixMilli(700000000000000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !evs[0].Time.IsZero() {
+		t.Errorf("time %v, want none", evs[0].Time)
+	}
+	checkEnvelope(t, evs[0])
 }
 
 func TestDebeziumKeys(t *testing.T) {

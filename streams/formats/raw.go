@@ -144,7 +144,7 @@ func AppendRecordID(dst []byte, topic string, partition int32, offset int64) []b
 // recordTime returns t, or the zero time for a record without a timestamp
 // (Kafka's -1, or a client that sent 0).
 func recordTime(t time.Time) time.Time {
-	if t.IsZero() || t.UnixMilli() <= 0 {
+	if t.UnixMilli() <= 0 || !plugins.ValidTime(t) {
 		return time.Time{}
 	}
 	return t
