@@ -184,7 +184,9 @@ type anythingBut struct {
 // Errors wrap ErrInvalid and are *Error values naming the path of the
 // mistake.
 func Compile(pattern json.RawMessage) (*Pattern, error) {
-	trimmed := bytes.TrimSpace(pattern)
+	// JSON's whitespace only: bytes.TrimSpace would also take \v, \f and
+	// Unicode spaces, which no JSON parser accepts around a value.
+	trimmed := bytes.Trim(pattern, " \t\n\r")
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		return nil, nil
 	}

@@ -216,6 +216,7 @@ func TestCompileErrors(t *testing.T) {
 		path    []any
 	}{
 		{`[]`, "pattern: want a JSON object", nil},
+		{"\v{}", `pattern: not valid JSON: invalid character '\v'`, nil},
 		{`{"data": {"status": [{"numeric": [">"]}]}}`, "data.status[0]: numeric needs an operator and a number", []any{"data", "status", 0}},
 		{`{"data": {"status": [{"numeric": [">", "5"]}]}}`, "data.status[0]: numeric needs an operator and a number", nil},
 		{`{"data": {"status": [{"numeric": ["!=", 5]}]}}`, `data.status[0]: numeric operator "!=" is not one of`, nil},
