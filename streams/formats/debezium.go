@@ -80,16 +80,16 @@ func IsTombstone(r *Record) bool {
 	if v[0] != '{' {
 		return false
 	}
-	var w struct {
-		Payload json.RawMessage `json:"payload"`
-		Op      json.RawMessage `json:"op"`
-	}
-	if json.Unmarshal(v, &w) != nil || w.Op != nil {
+	// Keys match exactly, as Decode reads them: a struct would take
+	// "PAYLOAD" for "payload" (encoding/json folds case), which Decode
+	// does not.
+	var top map[string]json.RawMessage
+	if json.Unmarshal(v, &top) != nil || top["op"] != nil {
 		return false
 	}
 	// A present null decodes into a RawMessage as "null", an absent key as
 	// nil: only the wrapper's null payload is a tombstone.
-	return string(w.Payload) == "null"
+	return string(top["payload"]) == "null"
 }
 
 func cdcErr(path, format string, args ...any) error {

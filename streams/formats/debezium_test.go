@@ -227,6 +227,15 @@ func TestDebeziumTombstones(t *testing.T) {
 			t.Errorf("value %q: %d events, %v, IsTombstone %v; want a counted skip", v, len(evs), err, IsTombstone(r))
 		}
 	}
+	// Keys match exactly: a "PAYLOAD" member is not the wrapper's payload,
+	// so the record is malformed (no "op"), not a tombstone.
+	for _, v := range [][]byte{[]byte(`{"pAYloAD":null}`), []byte(`{"Payload":null,"schema":{}}`)} {
+		r := &Record{Topic: "t", Value: v}
+		evs, err := Debezium{}.Decode(r)
+		if !errors.Is(err, ErrMalformed) || len(evs) != 0 || IsTombstone(r) {
+			t.Errorf("value %q: %d events, %v, IsTombstone %v; want ErrMalformed and no tombstone", v, len(evs), err, IsTombstone(r))
+		}
+	}
 }
 
 func TestDebeziumIDWithoutTopic(t *testing.T) {
