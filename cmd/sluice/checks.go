@@ -22,7 +22,8 @@ func defaultConfig() []byte { return configs.Default }
 // plugin that is missing or built unlike this binary, a process or Lambda
 // command that is not there or not executable, a dead-letter file whose
 // folder does not exist, a Python or Node.js handler whose interpreter,
-// file or function is missing or whose file does not parse. Problems come back as *config.Errors, positioned.
+// file or function is missing or whose file does not parse, a Java handler
+// whose class is not in its code or whose JDK has no javac. Problems come back as *config.Errors, positioned.
 func checkRuntime(f *config.File) error {
 	var errs config.Errors
 	add := func(path, format string, args ...any) {
@@ -53,7 +54,7 @@ func checkRuntime(f *config.File) error {
 			if err := checkCommand(fn.Command[0], fn.Dir); err != nil {
 				add(key+".command", "command: %v", err)
 			}
-		case config.RuntimePython, config.RuntimeNodejs:
+		case config.RuntimePython, config.RuntimeNodejs, config.RuntimeJava:
 			interp, err := runtimes.Interpreter(fn.Runtime, fn.RuntimeVersion, fn.Interpreter)
 			if err != nil {
 				if fn.Interpreter != "" {
@@ -72,6 +73,11 @@ func checkRuntime(f *config.File) error {
 			// told without running the function's code.
 			if err := runtimes.Check(context.Background(), fn.Runtime, interp, code, fn.Handler); err != nil {
 				add(key+".handler", "handler: %v", err)
+			}
+			if fn.Runtime == config.RuntimeJava {
+				if _, err := runtimes.Javac(interp); err != nil {
+					add(key+".runtime", "runtime: %v", err)
+				}
 			}
 		}
 		if p := fn.DeadLetter.File; p != "" {

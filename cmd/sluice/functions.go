@@ -145,7 +145,7 @@ func buildFunction(cfg *config.File, fn *config.Function, d functionDeps) (*func
 		w = p
 		trackInstances(fn.Name, p.Instances)
 		icfg.Concurrency = capConcurrency(icfg.Concurrency, sc.Max)
-	case config.RuntimePython, config.RuntimeNodejs:
+	case config.RuntimePython, config.RuntimeNodejs, config.RuntimeJava:
 		p, clients, err := managedPool(cfg, fn, effectiveTimeout(icfg), func(_ int, reason error) { onRestart(reason) }, logFn)
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,9 +14,10 @@ import (
 	"github.com/sluicehq/sluice/plugins/runtimes"
 )
 
-// managedPool builds the Lambda pool of a runtime: python or nodejs
+// managedPool builds the Lambda pool of a runtime: python, nodejs or java
 // function: the interpreter running Sluice's runtime interface client,
-// written out into a private folder that the returned Clients removes.
+// written out into a private folder that the returned Clients removes (for
+// Java, compiled there first by the JDK's javac).
 func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, onRestart func(int, error), logFn plugins.LogFunc) (*lambda.Pool, *runtimes.Clients, error) {
 	key := "functions." + fn.Name
 	interp, err := runtimes.Interpreter(fn.Runtime, fn.RuntimeVersion, fn.Interpreter)
@@ -37,9 +39,25 @@ func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, o
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cfg.At(fn.Pos), err)
 	}
+	command, dir := clients.Command(fn.Runtime, interp), code
+	if fn.Runtime == runtimes.Java {
+		if err := clients.BuildJava(context.Background(), interp); err != nil {
+			_ = clients.Close()
+			return nil, nil, fmt.Errorf("%s: runtime: %w", cfg.Where(key+".runtime"), err)
+		}
+		memory := fn.Memory
+		if memory == 0 {
+			memory = lambda.DefaultMemory
+		}
+		command = clients.JavaCommand(interp, code, memory)
+		if runtimes.IsJar(code) {
+			// A jar's folder is the working directory and LAMBDA_TASK_ROOT.
+			dir = filepath.Dir(code)
+		}
+	}
 	p, err := lambda.New(fn.Name, lambda.Config{
-		Command:          clients.Command(fn.Runtime, interp),
-		Dir:              code,
+		Command:          command,
+		Dir:              dir,
 		Handler:          fn.Handler,
 		Min:              fn.Scaling.Min,
 		Max:              fn.Scaling.Max,
@@ -61,7 +79,8 @@ func managedPool(cfg *config.File, fn *config.Function, timeout time.Duration, o
 }
 
 // codeDir is a managed function's code folder, absolute: code: as written
-// (relative to the working directory), or the working directory.
+// (relative to the working directory), or the working directory; for
+// runtime java it may also be a jar.
 func codeDir(fn *config.Function) (string, error) {
 	dir := fn.Code
 	if dir == "" {
@@ -73,8 +92,11 @@ func codeDir(fn *config.Function) (string, error) {
 	}
 	st, err := os.Stat(abs)
 	switch {
+	case err != nil && fn.Runtime == config.RuntimeJava && runtimes.IsJar(dir):
+		return "", fmt.Errorf("jar %s does not exist", dir)
 	case err != nil:
 		return "", fmt.Errorf("folder %s does not exist", dir)
+	case fn.Runtime == config.RuntimeJava && !st.IsDir() && runtimes.IsJar(dir):
 	case !st.IsDir():
 		return "", fmt.Errorf("%s is not a folder", dir)
 	}

@@ -285,14 +285,16 @@ func shim(args []string) int {
 
 // markers are what runtimes write when an allocation fails.
 var markers = [][]byte{
-	[]byte("MemoryError"),                // Python
-	[]byte("out of memory"),              // Go ("fatal error: runtime: out of memory"), Node, glibc
-	[]byte("Cannot allocate memory"),     // ENOMEM as strerror prints it
-	[]byte("bad_alloc"),                  // C++
-	[]byte("failed to reserve page"),     // Go at start
-	[]byte("Allocation failed"),          // V8
-	[]byte("memory allocation of"),       // Rust ("memory allocation of N bytes failed")
-	[]byte("JavaScript heap out of mem"), // Node
+	[]byte("MemoryError"),                              // Python
+	[]byte("out of memory"),                            // Go ("fatal error: runtime: out of memory"), Node, glibc
+	[]byte("Cannot allocate memory"),                   // ENOMEM as strerror prints it
+	[]byte("bad_alloc"),                                // C++
+	[]byte("failed to reserve page"),                   // Go at start
+	[]byte("Allocation failed"),                        // V8
+	[]byte("memory allocation of"),                     // Rust ("memory allocation of N bytes failed")
+	[]byte("JavaScript heap out of mem"),               // Node
+	[]byte("OutOfMemoryError"),                         // Java (java.lang.OutOfMemoryError)
+	[]byte("insufficient memory for the Java Runtime"), // the JVM itself
 	// Go under RLIMIT_DATA: when the limit is hit while the garbage
 	// collector grows its own structures, the runtime faults instead of
 	// printing "out of memory". Only processes under an enforced limit

@@ -91,6 +91,8 @@ func TestLooks(t *testing.T) {
 		{"FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory", true},
 		{"terminate called after throwing an instance of 'std::bad_alloc'", true},
 		{"SIGSEGV: segmentation violation", true}, // Go faulting in its GC at the limit
+		{"java.lang.OutOfMemoryError: Java heap space", true},
+		{"# There is insufficient memory for the Java Runtime Environment to continue.", true},
 		{"ValueError: bad input", false},
 		{"", false},
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,7 @@ import (
 const (
 	Python = "python"
 	Node   = "nodejs"
+	Java   = "java"
 )
 
 var (
@@ -25,24 +27,36 @@ var (
 	pythonClient []byte
 	//go:embed node/bootstrap.mjs
 	nodeClient []byte
+	//go:embed java/SluiceRuntime.java
+	javaClient []byte
 )
 
 // Client file names inside an installed folder.
 const (
 	pythonFile = "bootstrap.py"
 	nodeFile   = "bootstrap.mjs"
+	javaFile   = "SluiceRuntime.java"
+	javaClass  = "SluiceRuntime"
 )
 
 // Parse reads a runtime name as a config writes it: "python", "python3" or
 // Lambda's "python3.12" is Python (version "3.12"); "nodejs", "node" or
-// Lambda's "nodejs20.x" is Node.js (version "20"). ok is false for any
-// other name.
+// Lambda's "nodejs20.x" is Node.js (version "20"); "java" or Lambda's
+// "java21" and "java8.al2" is Java (version "21", "8.al2"). ok is false
+// for any other name.
 func Parse(name string) (kind, version string, ok bool) {
 	switch name {
 	case "python", "python3":
 		return Python, "", true
 	case "nodejs", "node":
 		return Node, "", true
+	case "java":
+		return Java, "", true
+	}
+	if v, found := strings.CutPrefix(name, "java"); found {
+		if d, found := strings.CutSuffix(v, ".al2"); digits(v) || found && digits(d) {
+			return Java, v, true
+		}
 	}
 	if v, found := strings.CutPrefix(name, "python3."); found && digits(v) {
 		return Python, "3." + v, true
@@ -79,6 +93,8 @@ func Candidates(kind, version string) []string {
 		return []string{"python3", "python"}
 	case Node:
 		return []string{"node", "nodejs"}
+	case Java:
+		return []string{"java"}
 	}
 	return nil
 }
@@ -157,6 +173,59 @@ func runs(prog string) bool {
 	return exec.CommandContext(ctx, prog, "--version").Run() == nil
 }
 
+// CheckHandlerOf checks a handler's spelling for a runtime of kind:
+// CheckJavaHandler's for Java, CheckHandler's for the others.
+func CheckHandlerOf(kind, handler string) error {
+	if kind == Java {
+		return CheckJavaHandler(handler)
+	}
+	return CheckHandler(handler)
+}
+
+// CheckJavaHandler checks a Java handler's spelling, as Lambda's Java
+// runtime reads it: pkg.Class::method, or pkg.Class (its handleRequest
+// method), where the class is a binary name (pkg.Outer$Inner for a nested
+// class).
+func CheckJavaHandler(handler string) error {
+	class, method, hasMethod := strings.Cut(handler, "::")
+	switch {
+	case handler == "":
+		return errors.New("must not be empty")
+	case !javaName(class, true) || hasMethod && !javaName(method, false):
+		return fmt.Errorf("%q is not pkg.Class::method or pkg.Class (as example.Hello::handleRequest)", handler)
+	}
+	return nil
+}
+
+// javaName reports whether s is a Java identifier, or with dotted set,
+// identifiers joined by dots.
+func javaName(s string, dotted bool) bool {
+	if s == "" {
+		return false
+	}
+	start := true
+	for _, c := range s {
+		switch {
+		case c == '.' && dotted && !start:
+			start = true
+			continue
+		case c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c > 0x7f && c != 0xfffd:
+		case c >= '0' && c <= '9' && !start:
+		default:
+			return false
+		}
+		start = false
+	}
+	return !start
+}
+
+// JavaClassFile is the class file a Java handler's class lives in, as a
+// path inside its code: example/Hello.class for example.Hello::handle.
+func JavaClassFile(handler string) string {
+	class, _, _ := strings.Cut(handler, "::")
+	return strings.ReplaceAll(class, ".", "/") + ".class"
+}
+
 // CheckHandler checks a handler's spelling, FILE.FUNCTION (FILE may hold
 // slashes, as src/app.handler), without looking at any file.
 func CheckHandler(handler string) error {
@@ -178,8 +247,13 @@ func CheckHandler(handler string) error {
 
 // HandlerFile returns the file a handler lives in, under code: FILE.py (or
 // FILE/__init__.py) for Python, FILE.js, FILE.mjs or FILE.cjs for Node.js,
-// as the runtimes look for them. The error names the files looked for.
+// as the runtimes look for them; for Java, the class file in the code
+// folder or in one of its lib/*.jar, or in the code jar (a jar's entry
+// as JAR!/ENTRY). The error names the files looked for.
 func HandlerFile(kind, code, handler string) (string, error) {
+	if kind == Java {
+		return javaHandlerFile(code, handler)
+	}
 	if err := CheckHandler(handler); err != nil {
 		return "", err
 	}
@@ -220,11 +294,13 @@ func HandlerFile(kind, code, handler string) (string, error) {
 // Check looks at a handler as far as can be done without running the
 // function's code: its file exists under code, and it parses — for Python
 // also that its module defines the function at top level (by its syntax
-// tree), for Node.js that the file passes node --check. interpreter is the
-// program Interpreter found. The error reads as Lambda's init error would.
+// tree), for Node.js that the file passes node --check; for Java that its
+// class file is there (its method is looked up when the runtime starts).
+// interpreter is the program Interpreter found. The error reads as
+// Lambda's init error would.
 func Check(ctx context.Context, kind, interpreter, code, handler string) error {
 	file, err := HandlerFile(kind, code, handler)
-	if err != nil {
+	if err != nil || kind == Java {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -269,6 +345,9 @@ func clip(s string) string {
 // stopped.
 type Clients struct {
 	dir string
+
+	javaOnce sync.Once
+	javaErr  error
 }
 
 // Install writes the clients into a new folder only this user can read.
@@ -277,7 +356,7 @@ func Install() (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot write the runtime clients: %w", err)
 	}
-	for name, b := range map[string][]byte{pythonFile: pythonClient, nodeFile: nodeClient} {
+	for name, b := range map[string][]byte{pythonFile: pythonClient, nodeFile: nodeClient, javaFile: javaClient} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("cannot write the runtime clients: %w", err)
@@ -290,7 +369,7 @@ func Install() (*Clients, error) {
 func (c *Clients) Dir() string { return c.dir }
 
 // Command returns the program and arguments of a runtime of kind run by
-// interpreter: the Lambda pool's Command.
+// interpreter: the Lambda pool's Command. For Java use JavaCommand.
 func (c *Clients) Command(kind, interpreter string) []string {
 	switch kind {
 	case Python:

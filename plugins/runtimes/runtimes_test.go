@@ -36,7 +36,12 @@ func TestParse(t *testing.T) {
 		{"python3.x", "", "", false},
 		{"nodejs20", "", "", false},
 		{"nodejs.x", "", "", false},
-		{"java21", "", "", false},
+		{"java", runtimes.Java, "", true},
+		{"java21", runtimes.Java, "21", true},
+		{"java8.al2", runtimes.Java, "8.al2", true},
+		{"java8.al", "", "", false},
+		{"javax", "", "", false},
+		{"java.al2", "", "", false},
 		{"", "", "", false},
 	}
 	for _, tt := range tests {
@@ -176,18 +181,31 @@ func startPoolB(b *testing.B, kind, code, handler string) (*lambda.Pool, error) 
 func startPoolTB(t testing.TB, kind, code, handler string, l *logs, unix bool) (*lambda.Pool, error) {
 	t.Helper()
 	interp := interpreter(t, kind)
+	c := install(t)
+	return start(t, lambda.Config{
+		Command: c.Command(kind, interp), Dir: code, Handler: handler, Timeout: 5 * time.Second, UnixSocket: unix,
+	}, l)
+}
+
+// install writes the clients into a folder removed when t ends.
+func install(t testing.TB) *runtimes.Clients {
+	t.Helper()
 	c, err := runtimes.Install()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	p, err := lambda.New("fn", lambda.Config{
-		Command: c.Command(kind, interp), Dir: code, Handler: handler, Timeout: 5 * time.Second, UnixSocket: unix,
-	}, l.log)
+	return c
+}
+
+// start starts a pool of cfg, closed when t ends; the error is Start's.
+func start(t testing.TB, cfg lambda.Config, l *logs) (*lambda.Pool, error) {
+	t.Helper()
+	p, err := lambda.New("fn", cfg, l.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = p.Start(ctx)
 	t.Cleanup(func() {
@@ -213,6 +231,27 @@ func invokeB(t testing.TB, p *lambda.Pool, payload string) plugins.Result {
 		t.Fatal(err)
 	}
 	return b.Results[0]
+}
+
+// invokeTwice invokes p twice with the same event, checks that the
+// handler's module (or class) state counted both (init ran once), and
+// returns the second answer.
+func invokeTwice(t *testing.T, p *lambda.Pool) map[string]any {
+	t.Helper()
+	var last map[string]any
+	for i := 1; i <= 2; i++ {
+		r := invoke(t, p, `{"name":"ann","wait_ms":20}`)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if err := json.Unmarshal(r.Output, &last); err != nil {
+			t.Fatalf("%s: %v", r.Output, err)
+		}
+		if last["invocations"] != float64(i) {
+			t.Errorf("invocation %d: module state says %v: init ran again?", i, last["invocations"])
+		}
+	}
+	return last
 }
 
 // TestManaged runs each example on its managed runtime, its client on the
@@ -245,19 +284,7 @@ func TestManaged(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var last map[string]any
-			for i := 1; i <= 2; i++ {
-				r := invoke(t, p, `{"name":"ann","wait_ms":20}`)
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
-				if err := json.Unmarshal(r.Output, &last); err != nil {
-					t.Fatalf("%s: %v", r.Output, err)
-				}
-				if last["invocations"] != float64(i) {
-					t.Errorf("invocation %d: module state says %v: init ran again?", i, last["invocations"])
-				}
-			}
+			last := invokeTwice(t, p)
 			for _, f := range tc.fields {
 				if v, _ := last[f].(string); v == "" {
 					t.Errorf("context field %s empty: %s", f, last)

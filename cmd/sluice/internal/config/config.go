@@ -30,10 +30,12 @@ const (
 	RuntimePlugin  = "plugin"
 	RuntimeProcess = "process"
 	RuntimeLambda  = "lambda"
-	// RuntimePython and RuntimeNodejs are the managed runtimes: a Lambda
-	// handler (FILE.FUNCTION) run by Sluice's own runtime interface client.
+	// RuntimePython, RuntimeNodejs and RuntimeJava are the managed
+	// runtimes: a Lambda handler (FILE.FUNCTION, or pkg.Class::method for
+	// Java) run by Sluice's own runtime interface client.
 	RuntimePython = "python"
 	RuntimeNodejs = "nodejs"
+	RuntimeJava   = "java"
 )
 
 // Kinds of a trigger (Trigger.Kind).
@@ -249,16 +251,16 @@ type Function struct {
 	// Name is the function's key, 1-64 letters, digits, '-' or '_'.
 	Name string
 	// Runtime is RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda,
-	// RuntimePython or RuntimeNodejs. Lambda's spelled versions
-	// (python3.12, nodejs20.x) are stored as RuntimePython and
-	// RuntimeNodejs with RuntimeVersion set.
+	// RuntimePython, RuntimeNodejs or RuntimeJava. Lambda's spelled
+	// versions (python3.12, nodejs20.x, java21) are stored as the runtime
+	// with RuntimeVersion set.
 	Runtime string
 	// RuntimeVersion is the version of a spelled runtime name: "3.12" for
-	// python3.12, "20" for nodejs20.x; empty otherwise.
+	// python3.12, "20" for nodejs20.x, "21" for java21; empty otherwise.
 	RuntimeVersion string
 	// Handler is the registered builtin name (runtime go), FILE.FUNCTION
-	// (runtime python and nodejs, required), or _HANDLER (runtime lambda,
-	// optional).
+	// (runtime python and nodejs, required), pkg.Class::method (runtime
+	// java, required), or _HANDLER (runtime lambda, optional).
 	Handler string
 	// Code is the folder of a managed runtime's code (runtime python and
 	// nodejs): the working directory, LAMBDA_TASK_ROOT and the first entry
@@ -277,7 +279,7 @@ type Function struct {
 	// lambda only), never empty for those.
 	Command []string
 	// Instances is the number of processes (runtime process, lambda,
-	// python and nodejs) of a fixed pool. Defaults to 1 for those, 0 for
+	// python, nodejs and java) of a fixed pool. Defaults to 1 for those, 0 for
 	// the others; 0 when Scaling is set.
 	Instances int
 	// Scaling bounds the processes (runtime process and lambda). After
@@ -439,23 +441,23 @@ type Schedule struct {
 }
 
 // Subprocess reports whether the function runs as processes (runtime
-// process, lambda, python or nodejs): what instances counts.
+// process, lambda, python, nodejs or java): what instances counts.
 func (fn *Function) Subprocess() bool {
 	switch fn.Runtime {
-	case RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs:
+	case RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs, RuntimeJava:
 		return true
 	}
 	return false
 }
 
 // Managed reports whether the function runs on a managed runtime (runtime
-// python or nodejs).
+// python, nodejs or java).
 func (fn *Function) Managed() bool {
-	return fn.Runtime == RuntimePython || fn.Runtime == RuntimeNodejs
+	return fn.Runtime == RuntimePython || fn.Runtime == RuntimeNodejs || fn.Runtime == RuntimeJava
 }
 
 // LambdaPool reports whether the function runs as a Lambda pool (runtime
-// lambda, python or nodejs), whose env may not set the variables the pool
+// lambda, python, nodejs or java), whose env may not set the variables the pool
 // sets.
 func (fn *Function) LambdaPool() bool {
 	return fn.Runtime == RuntimeLambda || fn.Managed()

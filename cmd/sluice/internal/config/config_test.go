@@ -369,7 +369,7 @@ functions:
 		`t.yaml:2:47: timeout: invalid duration "soon" (want Go syntax like 300ms, 3s or 1h30m)`,
 		`t.yaml:5:15: unknown key "bogus" (want batch, code, command, concurrency, dead_letter, dir, env, handler, instances, interpreter, memory, path, queue, retry, runtime, scaling or timeout)`,
 		`t.yaml:6:16: <<: expected a mapping, got an integer`,
-		`t.yaml:7:3: function "d" needs runtime (go, plugin, process, lambda, python or nodejs)`,
+		`t.yaml:7:3: function "d" needs runtime (go, plugin, process, lambda, python, nodejs or java)`,
 		`t.yaml:7:11: <<: expected a mapping or a list of mappings, got a string`,
 	})
 }

@@ -174,7 +174,7 @@ func (d *decoder) log(e kv, l *Log) {
 	})
 }
 
-var runtimeNames = []string{RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs}
+var runtimeNames = []string{RuntimeGo, RuntimePlugin, RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs, RuntimeJava}
 
 func (d *decoder) functions(e kv, f *File) {
 	es, _ := d.entries(e)
@@ -222,12 +222,10 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			switch {
 			case s == "":
 				d.errorf(e.vpos, "runtime: must not be empty (want %s)", oneOf(runtimeNames))
-			case strings.HasPrefix(s, "java"):
-				d.errorf(e.vpos, "runtime: %q is not built in: run a Java function as runtime: lambda with AWS's Java runtime interface client as its command", s)
 			case strings.HasPrefix(s, "provided"):
 				d.errorf(e.vpos, "runtime: %q is Lambda's custom runtime: write runtime: lambda with the bootstrap as its command", s)
 			default:
-				d.errorf(e.vpos, "runtime: unknown runtime %q (want %s; python3.12 and nodejs20.x are read as python and nodejs)", s, oneOf(runtimeNames))
+				d.errorf(e.vpos, "runtime: unknown runtime %q (want %s; python3.12, nodejs20.x and java21 are read as python, nodejs and java)", s, oneOf(runtimeNames))
 			}
 		}),
 		"handler":     note(d.setStr(&fn.Handler)),
@@ -364,14 +362,18 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 		if h, set := written["handler"]; set && fn.Runtime == RuntimeLambda && fn.Handler == "" && !d.bad[h.path] {
 			d.errorf(h.vpos, "handler: must not be empty")
 		}
-	case RuntimePython, RuntimeNodejs:
+	case RuntimePython, RuntimeNodejs, RuntimeJava:
 		h, set := written["handler"]
 		switch {
 		case !set:
-			d.errorf(fn.Pos, "%s: runtime %s needs handler, FILE.FUNCTION (as %s)", where, fn.Runtime, exampleHandler(fn.Runtime))
+			form := "FILE.FUNCTION"
+			if fn.Runtime == RuntimeJava {
+				form = "pkg.Class::method"
+			}
+			d.errorf(fn.Pos, "%s: runtime %s needs handler, %s (as %s)", where, fn.Runtime, form, exampleHandler(fn.Runtime))
 		case d.bad[h.path]:
 		default:
-			if err := runtimes.CheckHandler(fn.Handler); err != nil {
+			if err := runtimes.CheckHandlerOf(fn.Runtime, fn.Handler); err != nil {
 				d.errorf(h.vpos, "handler: %v", err)
 			}
 		}
@@ -389,16 +391,16 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 			}
 		}
 	}
-	managed := []string{RuntimePython, RuntimeNodejs}
+	managed := []string{RuntimePython, RuntimeNodejs, RuntimeJava}
 	only := map[string][]string{
-		"handler":     {RuntimeGo, RuntimeLambda, RuntimePython, RuntimeNodejs},
+		"handler":     {RuntimeGo, RuntimeLambda, RuntimePython, RuntimeNodejs, RuntimeJava},
 		"path":        {RuntimePlugin},
 		"command":     {RuntimeProcess, RuntimeLambda},
-		"instances":   {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs},
+		"instances":   {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs, RuntimeJava},
 		"code":        managed,
 		"interpreter": managed,
 		"dir":         {RuntimeLambda},
-		"scaling":     {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs},
+		"scaling":     {RuntimeProcess, RuntimeLambda, RuntimePython, RuntimeNodejs, RuntimeJava},
 	}
 	if i, set := written["instances"]; set {
 		if sc, set := written["scaling"]; set {
@@ -422,8 +424,11 @@ func (d *decoder) function(fe kv, fn *Function) bool {
 }
 
 func exampleHandler(runtime string) string {
-	if runtime == RuntimePython {
+	switch runtime {
+	case RuntimePython:
 		return "lambda_function.lambda_handler"
+	case RuntimeJava:
+		return "example.Hello::handleRequest"
 	}
 	return "index.handler"
 }

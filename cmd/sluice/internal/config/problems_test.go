@@ -231,7 +231,7 @@ triggers:
 		{"instances_on_go", `functions:
   e: {runtime: go, handler: echo, instances: 2}
 `, []string{
-			`t.yaml:2:35: instances: only used by runtime process, lambda, python and nodejs, not go`,
+			`t.yaml:2:35: instances: only used by runtime process, lambda, python, nodejs and java, not go`,
 		}},
 		{"scaling_problems", `functions:
   a: {runtime: process, command: [p], instances: 2, scaling: {max: 4}}
@@ -242,7 +242,7 @@ triggers:
 			`t.yaml:2:53: scaling: set instances (a fixed count) or scaling, not both (instances at 2:39)`,
 			`t.yaml:3:53: min: 5 is more than max 2 at 3:61`,
 			`t.yaml:3:70: idle: invalid duration "soon" (want Go syntax like 300ms, 3s or 1h30m)`,
-			`t.yaml:4:35: scaling: only used by runtime process, lambda, python and nodejs, not go`,
+			`t.yaml:4:35: scaling: only used by runtime process, lambda, python, nodejs and java, not go`,
 			`t.yaml:4:45: unknown key "mni" (did you mean "min"?)`,
 			`t.yaml:5:54: min: 17 is more than the default max 16; set max`,
 		}},
@@ -290,7 +290,7 @@ triggers:
     handler: echo
     path: x.so
 `, []string{
-			`t.yaml:5:5: handler: only used by runtime go, lambda, python and nodejs, not process`,
+			`t.yaml:5:5: handler: only used by runtime go, lambda, python, nodejs and java, not process`,
 			`t.yaml:6:5: path: only used by runtime plugin, not process`,
 		}},
 		{"lambda_empty_command", `functions:
@@ -306,7 +306,7 @@ triggers:
 		{"missing_runtime", `functions:
   e: {handler: echo}
 `, []string{
-			`t.yaml:2:3: function "e" needs runtime (go, plugin, process, lambda, python or nodejs)`,
+			`t.yaml:2:3: function "e" needs runtime (go, plugin, process, lambda, python, nodejs or java)`,
 		}},
 		{"negative_duration", `functions:
   e: {runtime: go, handler: echo, timeout: -3s}
@@ -562,7 +562,7 @@ triggers:
 		{"unknown_runtime", `functions:
   e: {runtime: pyhton}
 `, []string{
-			`t.yaml:2:16: runtime: unknown runtime "pyhton" (want go, plugin, process, lambda, python or nodejs; python3.12 and nodejs20.x are read as python and nodejs)`,
+			`t.yaml:2:16: runtime: unknown runtime "pyhton" (want go, plugin, process, lambda, python, nodejs or java; python3.12, nodejs20.x and java21 are read as python, nodejs and java)`,
 		}},
 		{"unknown_top", `serve:
   listen: ":8080"
@@ -603,7 +603,7 @@ triggers:
   - schedule: {rate: , function: f}
   - schedule: {cron: " ", rate: 1s, function: f}
 `, []string{
-			`t.yaml:2:7: runtime: must not be empty (want go, plugin, process, lambda, python or nodejs)`,
+			`t.yaml:2:7: runtime: must not be empty (want go, plugin, process, lambda, python, nodejs or java)`,
 			`t.yaml:3:35: dead_letter: set topic or file`,
 			`t.yaml:4:3: function name "": want 1 to 64 letters, digits, '-' or '_'`,
 			`t.yaml:6:22: cron: must not be empty`,

@@ -22,6 +22,8 @@ func TestManagedRuntimes(t *testing.T) {
 			Function{Runtime: RuntimeNodejs, Handler: "index.handler", Code: "web", Instances: 3}},
 		{"nodejs20.x", `{runtime: nodejs20.x, handler: index.handler, interpreter: /opt/node/bin/node}`,
 			Function{Runtime: RuntimeNodejs, RuntimeVersion: "20", Handler: "index.handler", Interpreter: "/opt/node/bin/node", Instances: 1}},
+		{"java21", `{runtime: java21, handler: example.Hello::handleRequest, code: build/fn.jar}`,
+			Function{Runtime: RuntimeJava, RuntimeVersion: "21", Handler: "example.Hello::handleRequest", Code: "build/fn.jar", Instances: 1}},
 		{"lambda handler and dir", `{runtime: lambda, command: [./bootstrap], handler: function.handler, dir: fns/bash}`,
 			Function{Runtime: RuntimeLambda, Command: []string{"./bootstrap"}, Handler: "function.handler", Dir: "fns/bash", Instances: 1}},
 		{"lambda env", `{runtime: lambda, command: [b], env: {MY_VAR: x}}`,
@@ -69,11 +71,11 @@ func TestManagedRuntimeProblems(t *testing.T) {
 		{"command on python", `{runtime: python, handler: a.b, command: [x]}`, []string{
 			`t.yaml:2:38: command: only used by runtime process and lambda, not python`}},
 		{"code on lambda", `{runtime: lambda, command: [x], code: y}`, []string{
-			`t.yaml:2:38: code: only used by runtime python and nodejs, not lambda`}},
+			`t.yaml:2:38: code: only used by runtime python, nodejs and java, not lambda`}},
 		{"dir on nodejs", `{runtime: nodejs, handler: a.b, dir: y}`, []string{
 			`t.yaml:2:38: dir: only used by runtime lambda, not nodejs`}},
 		{"interpreter on process", `{runtime: process, command: [x], interpreter: y}`, []string{
-			`t.yaml:2:39: interpreter: only used by runtime python and nodejs, not process`}},
+			`t.yaml:2:39: interpreter: only used by runtime python, nodejs and java, not process`}},
 		{"empty code", `{runtime: python, handler: a.b, code: ""}`, []string{
 			`t.yaml:2:44: code: must not be empty`}},
 		{"empty lambda handler", `{runtime: lambda, command: [x], handler: ""}`, []string{
@@ -83,12 +85,16 @@ func TestManagedRuntimeProblems(t *testing.T) {
 		{"reserved on python", `{runtime: python, handler: a.b, env: {AWS_REGION: eu-west-1, LAMBDA_TASK_ROOT: /x}}`, []string{
 			`t.yaml:2:44: env.AWS_REGION: reserved: Sluice sets it for the Lambda runtime`,
 			`t.yaml:2:67: env.LAMBDA_TASK_ROOT: reserved: Sluice sets it for the Lambda runtime from the function's dir: (or code:) key`}},
-		{"java", `{runtime: java21}`, []string{
-			`t.yaml:2:16: runtime: "java21" is not built in: run a Java function as runtime: lambda with AWS's Java runtime interface client as its command`}},
+		{"java without handler", `{runtime: java21}`, []string{
+			`t.yaml:2:3: function "f": runtime java needs handler, pkg.Class::method (as example.Hello::handleRequest)`}},
+		{"java handler spelled as python's", `{runtime: java, handler: src/app.handler}`, []string{
+			`t.yaml:2:31: handler: "src/app.handler" is not pkg.Class::method or pkg.Class (as example.Hello::handleRequest)`}},
+		{"dir on java", `{runtime: java, handler: a.B, dir: y}`, []string{
+			`t.yaml:2:36: dir: only used by runtime lambda, not java`}},
 		{"provided", `{runtime: provided.al2023}`, []string{
 			`t.yaml:2:16: runtime: "provided.al2023" is Lambda's custom runtime: write runtime: lambda with the bootstrap as its command`}},
 		{"python2", `{runtime: python2.7}`, []string{
-			`t.yaml:2:16: runtime: unknown runtime "python2.7" (want go, plugin, process, lambda, python or nodejs; python3.12 and nodejs20.x are read as python and nodejs)`}},
+			`t.yaml:2:16: runtime: unknown runtime "python2.7" (want go, plugin, process, lambda, python, nodejs or java; python3.12, nodejs20.x and java21 are read as python, nodejs and java)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

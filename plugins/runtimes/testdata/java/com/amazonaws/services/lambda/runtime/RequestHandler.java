@@ -1,0 +1,6 @@
+// A stand-in for aws-lambda-java-core's RequestHandler.
+package com.amazonaws.services.lambda.runtime;
+
+public interface RequestHandler<I, O> {
+    O handleRequest(I input, Context context);
+}
