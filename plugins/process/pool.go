@@ -36,7 +36,11 @@ type Pool struct {
 	mu   sync.Mutex
 	live map[*instance]struct{} // every process not yet cleaned up
 
-	wg       sync.WaitGroup // process goroutines and stops
+	wg sync.WaitGroup // process goroutines and stops
+	// closing is set under mu when Close is about to wait for wg: a stop
+	// after that (an Invoke that was running when Close began) runs in its
+	// caller, since wg.Add may not race with wg.Wait.
+	closing  bool
 	restarts atomic.Int64
 	probes   atomic.Int64
 	// crashes holds back the start of processes while those started before
@@ -269,9 +273,7 @@ func (p *Pool) release(in *instance, reason error) {
 // nil reason means it exited.
 func (p *Pool) retire(in *instance, reason error) {
 	p.restarts.Add(1)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
+	stop := func() {
 		in.stop(true)
 		if reason == nil {
 			reason = in.exitError()
@@ -279,6 +281,18 @@ func (p *Pool) retire(in *instance, reason error) {
 		if p.cfg.OnRestart != nil {
 			p.cfg.OnRestart(reason)
 		}
+	}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		stop()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		stop()
 	}()
 }
 
@@ -350,6 +364,9 @@ func (p *Pool) Close(ctx context.Context) error {
 		err = fmt.Errorf("process: function %q: killed %d processes that had not exited: %w", p.function, killed, ctx.Err())
 	}
 	p.sp.Wait()
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
 	p.wg.Wait()
 	return err
 }
